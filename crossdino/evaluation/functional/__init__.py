@@ -1,0 +1,10 @@
+# Copyright (c) crossdino contributors. All rights reserved.
+"""Framework-free evaluation functions (pycocotools + numpy)."""
+from .tiny_coco_eval import (COCO_AREA_RANGES, TINY_AREA_RANGES,
+                             evaluate_tiny_coco, filter_ignored,
+                             ignored_region_coverage)
+
+__all__ = [
+    'COCO_AREA_RANGES', 'TINY_AREA_RANGES', 'evaluate_tiny_coco',
+    'filter_ignored', 'ignored_region_coverage'
+]

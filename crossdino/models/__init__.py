@@ -1,0 +1,1 @@
+"""Detectors, backbones, necks, heads, losses and layers of crossdino."""

@@ -1,0 +1,288 @@
+"""Inference speed and peak memory of a detector.
+
+    python tools/analysis_tools/benchmark.py CONFIG [CHECKPOINT]
+        [--shape H W] [--batch-size B] [--num-warmup N] [--num-iters N]
+        [--device cpu|cuda] [--threads T] [--dataset] [--cfg-options k=v ...]
+
+Times ``model.test_step`` (data preprocessor + forward + post-processing,
+i.e. ``predict``) per batch. By default the batches are random HxW images
+(default 800x1333, the size the VisDrone configs resize to) with the
+metainfo a test pipeline would give; ``--dataset`` uses the config's
+``test_dataloader`` instead (loading time excluded, --shape ignored).
+Without CHECKPOINT the model keeps its random initialisation (the backbone's
+pretrained ``init_cfg`` is dropped: no download).
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over the timed
+iterations (tensors only, allocator cache excluded); on the CPU the increase
+of the process RSS over its value before the first iteration, sampled every
+5 ms with psutil (or read from /proc when psutil is missing), plus the
+process' lifetime peak RSS (``resource.getrusage``).
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+import resource
+import statistics
+import sys
+import threading
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import torch  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+
+import crossdino  # noqa: E402,F401  (registers modules, checkpoint loading)
+from crossdino.utils import load_tool_config  # noqa: E402
+
+
+def init_weights_quietly(model):
+    """``model.init_weights()`` without mmengine's per-parameter report."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+
+
+def build_detector(cfg, checkpoint=None, device='cpu'):
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    if 'model' not in cfg:
+        raise KeyError(f'{cfg.filename}: no "model" in the config')
+    # Random init or checkpoint weights: never fetch pretrained weights.
+    cfg.model.pop('init_cfg', None)
+    for key in ('backbone', 'neck'):
+        if isinstance(cfg.model.get(key), dict) and 'init_cfg' in cfg.model[key]:
+            cfg.model[key]['init_cfg'] = None
+    model = MODELS.build(cfg.model)
+    if checkpoint is None:
+        # Some parameters (e.g. DINO's level_embed) are allocated
+        # uninitialised until init_weights runs.
+        init_weights_quietly(model)
+    else:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    return model.to(device).eval()
+
+
+def synthetic_batch(batch_size, height, width, seed=0):
+    """A test-pipeline-like batch of random uint8 images."""
+    from mmdet.structures import DetDataSample
+    gen = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for i in range(batch_size):
+        inputs.append(torch.randint(0, 256, (3, height, width),
+                                    dtype=torch.uint8, generator=gen))
+        samples.append(DetDataSample(metainfo=dict(
+            img_id=i, img_path=f'random_{i}.jpg', ori_shape=(height, width),
+            img_shape=(height, width), scale_factor=(1.0, 1.0))))
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def dataset_batches(cfg, batch_size):
+    """Batches of the config's test dataloader, restarted when exhausted."""
+    from mmengine.runner import Runner
+    if 'test_dataloader' not in cfg:
+        raise KeyError(f'{cfg.filename}: --dataset needs a "test_dataloader"')
+    loader_cfg = cfg.test_dataloader.copy()
+    if batch_size is not None:
+        loader_cfg['batch_size'] = batch_size
+    loader = Runner.build_dataloader(loader_cfg)
+    if len(loader) == 0:
+        raise ValueError(f'{cfg.filename}: the test dataset is empty')
+    while True:
+        yield from loader
+
+
+def current_rss():
+    """Resident memory of this process in bytes."""
+    try:
+        import psutil
+        return psutil.Process().memory_info().rss
+    except ImportError:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+class RSSSampler:
+    """Highest RSS seen by a background thread while the block runs."""
+
+    def __init__(self, interval=0.005):
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, current_rss())
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self.peak = current_rss()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, current_rss())
+
+
+def run_benchmark(model, batches, num_warmup, num_iters, device):
+    """Time ``model.test_step`` on ``num_iters`` batches after warm-up.
+
+    Returns:
+        dict: images, seconds (per batch), images/s and memory figures.
+    """
+    cuda = device.startswith('cuda')
+
+    def step():
+        data = next(batches)
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with torch.no_grad():
+            model.test_step(data)
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - start, len(data['inputs'])
+
+    for _ in range(num_warmup):
+        step()
+    times, images = [], 0
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        for _ in range(num_iters):
+            seconds, n = step()
+            times.append(seconds)
+            images += n
+        memory = dict(kind='cuda max_memory_allocated',
+                      peak=torch.cuda.max_memory_allocated(),
+                      delta=torch.cuda.max_memory_allocated() - base)
+    else:
+        base = current_rss()
+        with RSSSampler() as sampler:
+            for _ in range(num_iters):
+                seconds, n = step()
+                times.append(seconds)
+                images += n
+        # ru_maxrss is in KiB on Linux.
+        memory = dict(
+            kind='cpu RSS',
+            peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            delta=max(sampler.peak - base, 0))
+    return dict(images=images, times=times,
+                fps=images / sum(times), memory=memory)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Benchmark the inference speed of a detector')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        'checkpoint', nargs='?',
+        help='checkpoint file; random initialisation when omitted')
+    parser.add_argument(
+        '--shape', type=int, nargs='+', default=[800, 1333],
+        help='synthetic input size: H W, or one value for a square image')
+    parser.add_argument(
+        '--batch-size', type=int,
+        help='images per batch (default: 1, or the test dataloader\'s with '
+        '--dataset)')
+    parser.add_argument(
+        '--num-warmup', type=int, default=2,
+        help='untimed iterations first (lazy init, allocator, caches)')
+    parser.add_argument(
+        '--num-iters', type=int, default=10, help='timed iterations')
+    parser.add_argument(
+        '--device', choices=['cpu', 'cuda'],
+        default='cuda' if torch.cuda.is_available() else 'cpu',
+        help='device to run on (default: cuda when available)')
+    parser.add_argument(
+        '--threads', type=int,
+        help='torch intra-op CPU threads (default: torch\'s choice)')
+    parser.add_argument(
+        '--dataset', action='store_true',
+        help='use the config\'s test dataloader instead of random images')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value (a.b=1, list=[a,b])')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if len(args.shape) == 1:
+        height = width = args.shape[0]
+    elif len(args.shape) == 2:
+        height, width = args.shape
+    else:
+        raise ValueError(f'--shape takes H W or one size, got {args.shape}')
+    if min(height, width) <= 0:
+        raise ValueError(f'--shape must be positive, got {args.shape}')
+    if args.num_iters < 1 or args.num_warmup < 0:
+        raise ValueError('--num-iters must be >= 1 and --num-warmup >= 0')
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError(f'--batch-size must be >= 1, got {args.batch_size}')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise RuntimeError('--device cuda: no CUDA device is available')
+    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(
+            f'checkpoint "{args.checkpoint}" does not exist')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    cfg = load_tool_config(args.config, args.cfg_options)
+    model = build_detector(cfg, args.checkpoint, args.device)
+    if args.dataset:
+        batches = dataset_batches(cfg, args.batch_size)
+        source = 'test_dataloader'
+    else:
+        batch = synthetic_batch(args.batch_size or 1, height, width)
+        batches = iter(lambda: batch, None)  # the same batch every time
+        source = f'random {height}x{width}'
+    res = run_benchmark(model, batches, args.num_warmup, args.num_iters,
+                        args.device)
+
+    times = res['times']
+    mean = statistics.mean(times)
+    mem = res['memory']
+    device = (torch.cuda.get_device_name() if args.device == 'cuda' else
+              f'cpu, {torch.get_num_threads()} threads')
+    rows = [
+        ('config', args.config),
+        ('weights', args.checkpoint or 'random init'),
+        ('device', device),
+        ('input', f'{source}, {res["images"] // len(times)} image(s)/batch'
+         if not args.dataset else source),
+        ('iterations', f'{len(times)} timed after {args.num_warmup} warm-up'),
+        ('latency', f'{1000 * mean:.1f} ms/batch (min {1000 * min(times):.1f}'
+         f', max {1000 * max(times):.1f})'),
+        ('throughput', f'{res["fps"]:.2f} images/s'),
+    ]
+    if args.device == 'cuda':
+        rows.append(('peak memory', f'{mem["peak"] / 2**20:.0f} MiB '
+                     f'(torch.cuda.max_memory_allocated; '
+                     f'+{mem["delta"] / 2**20:.0f} MiB over the weights)'))
+    else:
+        rows.append(('peak memory', f'+{mem["delta"] / 2**20:.0f} MiB RSS '
+                     f'during inference (sampled); process peak RSS '
+                     f'{mem["peak"] / 2**20:.0f} MiB (getrusage)'))
+    width_ = max(len(k) for k, _ in rows)
+    print('-' * 60)
+    for key, value in rows:
+        print(f'{key:<{width_}}  {value}')
+    print('-' * 60)
+    return res
+
+
+if __name__ == '__main__':
+    main()
