@@ -1,23 +1,4 @@
 #!/usr/bin/env bash
-# Multi-process evaluation with torchrun: tools/dist_test.sh CONFIG CHECKPOINT NUM_GPUS [test.py args]
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PYTHON=${PYTHON:-"$([ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python)"}
-
-PYTHONPATH="$ROOT":$PYTHONPATH \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes=$NNODES \
-    --node_rank=$NODE_RANK \
-    --master_addr=$MASTER_ADDR \
-    --nproc_per_node=$GPUS \
-    --master_port=$PORT \
-    "$ROOT/tools/test.py" \
-    $CONFIG \
-    $CHECKPOINT \
-    --launcher pytorch ${@:4}
+# tools/dist_test.sh CONFIG CHECKPOINT NUM_GPUS [test.py args]
+source "$(dirname "${BASH_SOURCE[0]}")/_launch.sh"
+torchrun_tool test.py "$3" "$1" "$2" "${@:4}"

@@ -6,26 +6,24 @@
 Multi-process: ``tools/dist_test.sh CONFIG CHECKPOINT N``.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import crossdino  # noqa: E402,F401  (registers modules, checkpoint loading)
-from crossdino.utils import load_tool_config, setup_cpu_distributed  # noqa: E402
+from crossdino.utils import (add_runner_args, load_tool_config,  # noqa: E402
+                             parse_runner_args, setup_cpu_distributed)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and evaluate) a detector')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument(
-        '--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument(
         '--out', type=str, help='dump predictions to a pickle file')
     parser.add_argument(
@@ -41,20 +39,8 @@ def parse_args(argv=None):
         help='score threshold of the drawn boxes')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value (a.b=1, list=[a,b])')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser)
+    return parse_runner_args(parser, argv)
 
 
 def trigger_visualization_hook(cfg, args):

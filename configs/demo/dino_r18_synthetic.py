@@ -7,7 +7,7 @@ data_root = 'data/synthetic_visdrone/'
 img_scale = (256, 192)  # (w, h) of the generated images
 
 model = dict(
-    num_queries=100,
+    num_queries=60,
     backbone=dict(
         depth=18,
         frozen_stages=-1,
@@ -18,44 +18,31 @@ model = dict(
     neck=dict(in_channels=[128, 256, 512]),
     encoder=dict(num_layers=2, layer_cfg=dict(ffn_cfg=dict(feedforward_channels=512))),
     decoder=dict(num_layers=3, layer_cfg=dict(ffn_cfg=dict(feedforward_channels=512))),
-    dn_cfg=dict(group_cfg=dict(num_dn_queries=40)),
-    test_cfg=dict(max_per_img=100))
+    dn_cfg=dict(group_cfg=dict(num_dn_queries=24)),
+    test_cfg=dict(max_per_img=60))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
-]
+# The base pipelines, resized to the generated image size.
+train_pipeline = _base_.train_pipeline
+train_pipeline[2]['scale'] = img_scale  # Resize
+test_pipeline = _base_.test_pipeline
+test_pipeline[1]['scale'] = img_scale  # Resize
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(
-        data_root=data_root,
-        ann_file='annotations/visdrone2019-det-train.json',
-        pipeline=train_pipeline))
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=4,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(
-        data_root=data_root,
-        ann_file='annotations/visdrone2019-det-val.json',
-        data_prefix=dict(img='VisDrone2019-DET-val/images/'),
-        pipeline=test_pipeline))
+    dataset=dict(data_root=data_root, pipeline=test_pipeline))
 # The synthetic set has train and val only: test on val.
-test_dataloader = val_dataloader
+test_dataloader = dict(
+    val_dataloader,
+    dataset=dict(
+        val_dataloader['dataset'],
+        ann_file='annotations/visdrone2019-det-val.json',
+        data_prefix=dict(img='VisDrone2019-DET-val/images/')))
 val_evaluator = dict(ann_file=data_root + 'annotations/visdrone2019-det-val.json')
 test_evaluator = val_evaluator
 

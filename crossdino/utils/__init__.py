@@ -1,8 +1,8 @@
 from .checkpoint import register_checkpoint_safe_globals
-from .config import load_tool_config
+from .config import add_runner_args, load_tool_config, parse_runner_args
 from .dist import setup_cpu_distributed
 
 __all__ = [
-    'register_checkpoint_safe_globals', 'load_tool_config',
-    'setup_cpu_distributed'
+    'register_checkpoint_safe_globals', 'add_runner_args', 'load_tool_config',
+    'parse_runner_args', 'setup_cpu_distributed'
 ]

@@ -1,8 +1,34 @@
-"""Config loading shared by the command-line tools."""
+"""Config loading and arguments shared by the command-line tools."""
+import argparse
+import os
 import os.path as osp
 from typing import Optional
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
+
+
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments that tools/train.py and tools/test.py share with mmdet's."""
+    parser.add_argument('--work-dir', help='the dir for logs, checkpoints '
+                        'and metrics (default: ./work_dirs/<config name>)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value (a.b=1, list=[a,b])')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank / --local_rank.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser: argparse.ArgumentParser, argv=None):
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def load_tool_config(config: str,

@@ -35,8 +35,9 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
         os.environ.setdefault('MASTER_PORT', '29500')
         if 'MASTER_ADDR' not in os.environ:
             raise RuntimeError(
-                'CPU runs under SLURM need MASTER_ADDR (the first node of the '
-                'allocation); tools/slurm_train.sh sets it.')
+                'CPU runs under SLURM need MASTER_ADDR, the host name of the '
+                'first node of the allocation (e.g. export MASTER_ADDR=$(scontrol '
+                'show hostnames $SLURM_JOB_NODELIST | head -n1)).')
     elif launcher != 'pytorch':
         raise ValueError(f'launcher "{launcher}" is not supported on a host '
                          'without CUDA; use --launcher pytorch (torchrun)')

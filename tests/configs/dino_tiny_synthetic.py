@@ -10,26 +10,12 @@ model = dict(
     dn_cfg=dict(group_cfg=dict(num_dn_queries=10)),
     test_cfg=dict(max_per_img=20))
 
-train_dataloader = dict(
-    batch_size=2,
-    dataset=dict(pipeline=[
-        dict(type='LoadImageFromFile'),
-        dict(type='LoadAnnotations', with_bbox=True),
-        dict(type='Resize', scale=img_scale, keep_ratio=True),
-        dict(type='RandomFlip', prob=0.5),
-        dict(type='PackDetInputs')
-    ]))
-val_dataloader = dict(
-    batch_size=2,
-    dataset=dict(pipeline=[
-        dict(type='LoadImageFromFile'),
-        dict(type='Resize', scale=img_scale, keep_ratio=True),
-        dict(type='LoadAnnotations', with_bbox=True),
-        dict(
-            type='PackDetInputs',
-            meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                       'scale_factor'))
-    ]))
+train_pipeline = _base_.train_pipeline
+train_pipeline[2]['scale'] = img_scale  # Resize
+test_pipeline = _base_.test_pipeline
+test_pipeline[1]['scale'] = img_scale  # Resize
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=2, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)

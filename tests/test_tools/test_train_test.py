@@ -113,12 +113,10 @@ def test_two_processes_match_one(tmp_path):
     cfg = osp.join(CFG_DIR, 'dino_tiny_ddp.py')
     train(cfg, tmp_path / 'single', synthetic_root)
     run_tool([
-        PYTHON, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-        f'--master_port={free_port()}', 'tools/train.py', cfg, '--work-dir',
-        str(tmp_path / 'ddp'), '--launcher', 'pytorch', '--cfg-options',
-        'train_dataloader.batch_size=1',
+        'bash', 'tools/dist_train.sh', cfg, '2', '--work-dir',
+        str(tmp_path / 'ddp'), '--cfg-options', 'train_dataloader.batch_size=1',
         *format_cfg_options(data_root_options(synthetic_root))
-    ])
+    ], env={'PORT': str(free_port())})
     single = torch.load(tmp_path / 'single' / 'epoch_1.pth', weights_only=True)
     ddp = torch.load(tmp_path / 'ddp' / 'epoch_1.pth', weights_only=True)
     for key, value in single['state_dict'].items():

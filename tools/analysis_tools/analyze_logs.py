@@ -207,7 +207,8 @@ def cal_train_time(args) -> Dict[str, dict]:
         per_epoch = OrderedDict()
         for rec in train:
             if 'time' in rec:
-                per_epoch.setdefault(rec.get('epoch', 0), []).append(rec['time'])
+                epoch = rec.get('epoch', 0)
+                per_epoch.setdefault(epoch, []).append(rec['time'])
         if not per_epoch:
             raise ValueError(f'{log} holds no training "time" (was '
                              'IterTimerHook active?)')
@@ -310,7 +311,8 @@ def summary(args) -> Dict[str, dict]:
         kind = ('test' if last['epoch'] is None else
                 f'validation at epoch {last["epoch"]}')
         print(f'end:   {kind} in {last["source"]}')
-    missing = [k for k, r in results.items() if not r['start'] and not r['end']]
+    missing = [k for k, r in results.items()
+               if not r['start'] and not r['end']]
     if missing:
         print(f'not found in any log: {", ".join(missing)}', file=sys.stderr)
     return results

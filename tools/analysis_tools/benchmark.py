@@ -28,7 +28,8 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
 
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
@@ -59,8 +60,9 @@ def build_detector(cfg, checkpoint=None, device='cpu'):
     # Random init or checkpoint weights: never fetch pretrained weights.
     cfg.model.pop('init_cfg', None)
     for key in ('backbone', 'neck'):
-        if isinstance(cfg.model.get(key), dict) and 'init_cfg' in cfg.model[key]:
-            cfg.model[key]['init_cfg'] = None
+        sub = cfg.model.get(key)
+        if isinstance(sub, dict) and 'init_cfg' in sub:
+            sub['init_cfg'] = None
     model = MODELS.build(cfg.model)
     if checkpoint is None:
         # Some parameters (e.g. DINO's level_embed) are allocated
@@ -208,7 +210,8 @@ def parse_args(argv=None):
         help='device to run on (default: cuda when available)')
     parser.add_argument(
         '--threads', type=int,
-        help='torch intra-op CPU threads (default: torch\'s choice)')
+        help='torch intra-op CPU threads (default: torch\'s choice; on a '
+        'busy machine fewer threads can be much faster)')
     parser.add_argument(
         '--dataset', action='store_true',
         help='use the config\'s test dataloader instead of random images')
@@ -237,9 +240,19 @@ def main(argv=None):
     if args.checkpoint is not None and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(
             f'checkpoint "{args.checkpoint}" does not exist')
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f'--threads must be >= 1, got {args.threads}')
+    threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        return benchmark_config(args, height, width)
+    finally:
+        torch.set_num_threads(threads)  # main() may be called in-process
 
+
+def benchmark_config(args, height, width):
+    """Build, run and report; returns run_benchmark's dict."""
     cfg = load_tool_config(args.config, args.cfg_options)
     model = build_detector(cfg, args.checkpoint, args.device)
     if args.dataset:
@@ -266,7 +279,7 @@ def main(argv=None):
         ('iterations', f'{len(times)} timed after {args.num_warmup} warm-up'),
         ('latency', f'{1000 * mean:.1f} ms/batch (min {1000 * min(times):.1f}'
          f', max {1000 * max(times):.1f})'),
-        ('throughput', f'{res["fps"]:.2f} images/s'),
+        ('throughput', f'{res["fps"]:.3g} images/s'),
     ]
     if args.device == 'cuda':
         rows.append(('peak memory', f'{mem["peak"] / 2**20:.0f} MiB '

@@ -18,7 +18,8 @@ import os.path as osp
 import sys
 import warnings
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
@@ -108,11 +109,9 @@ def browse(dataset, visualizer, output_dir=None, show=False, wait_time=2.0,
         image = np.ascontiguousarray(image)
 
         ignored = box_tensor(sample.get('ignored_instances'))
-        image = shade_ignored(visualizer, image, ignored)
         gt = sample.get('gt_instances')
         if gt is not None and 'bboxes' in gt:
             gt.bboxes = box_tensor(gt)
-
         check_inside(sample, image.shape[:2], gt, ignored)
 
         out_file = None
@@ -127,6 +126,7 @@ def browse(dataset, visualizer, output_dir=None, show=False, wait_time=2.0,
             # Boxes touching the right/bottom border (x2 == width) are valid;
             # check_inside reports real outliers instead.
             warnings.filterwarnings('ignore', message='.*out of bounds')
+            image = shade_ignored(visualizer, image, ignored)
             visualizer.add_datasample(
                 osp.basename(out_file or str(idx)), image, data_sample=sample,
                 draw_gt=True, draw_pred=False, show=show,

@@ -31,7 +31,8 @@ import sys
 import time
 from collections import OrderedDict
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
 
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
@@ -46,7 +47,8 @@ GRID_SAMPLE_MACS = {0: 4, 1: 0, 2: 16}
 
 
 def grid_sampler_2d_flop(input_shape, grid_shape, interpolation_mode,
-                         padding_mode, align_corners, out_shape=None, **kwargs):
+                         padding_mode, align_corners, out_shape=None,
+                         **kwargs):
     """FLOPs (2 per multiply-add) of ``aten.grid_sampler_2d``.
 
     The output is (N, C, Hg, Wg); each element is a weighted sum of the
@@ -54,7 +56,8 @@ def grid_sampler_2d_flop(input_shape, grid_shape, interpolation_mode,
     """
     n, c = input_shape[0], input_shape[1]
     hg, wg = grid_shape[1], grid_shape[2]
-    return 2 * GRID_SAMPLE_MACS.get(int(interpolation_mode), 4) * n * c * hg * wg
+    macs = GRID_SAMPLE_MACS.get(int(interpolation_mode), 4)
+    return 2 * macs * n * c * hg * wg
 
 
 CUSTOM_FLOP_FORMULAS = {torch.ops.aten.grid_sampler_2d: grid_sampler_2d_flop}

@@ -52,19 +52,11 @@ val_dataloader = dict(
         pipeline=test_pipeline,
         backend_args=backend_args))
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
+    val_dataloader,
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        val_dataloader['dataset'],
         ann_file='annotations/visdrone2019-det-test-dev.json',
-        data_prefix=dict(img='VisDrone2019-DET-test-dev/images/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+        data_prefix=dict(img='VisDrone2019-DET-test-dev/images/')))
 
 # COCO AP/AP50/AP75/APs/m/l plus the tiny-object ranges (AP_vt, AP_t, AP_s,
 # AP_m); ignored regions count neither as false positives nor as misses.
@@ -74,7 +66,5 @@ val_evaluator = dict(
     max_dets=(100, 300, 1500),
     backend_args=backend_args)
 test_evaluator = dict(
-    type='TinyObjectCocoMetric',
-    ann_file=data_root + 'annotations/visdrone2019-det-test-dev.json',
-    max_dets=(100, 300, 1500),
-    backend_args=backend_args)
+    val_evaluator,
+    ann_file=data_root + 'annotations/visdrone2019-det-test-dev.json')

@@ -89,13 +89,20 @@ class CascadeStripMixing(nn.Module):
     be exactly ``window`` x ``window``.
     """
 
-    def __init__(self, dim: int, window: int, groups: int, norm_cfg: dict,
-                 clap: bool = True, clap_mode: str = 'even'):
+    def __init__(self,
+                 dim: int,
+                 window: int,
+                 groups: int,
+                 norm_cfg: dict,
+                 clap: bool = True,
+                 clap_mode: str = 'even'):
         super().__init__()
         if dim % groups:
-            raise ValueError(f'strip mixing width {dim} is not divisible by {groups} groups')
+            raise ValueError(
+                f'strip mixing width {dim} is not divisible by {groups} groups')
         if clap_mode not in CLAP_MODES:
-            raise ValueError(f'clap_mode must be one of {CLAP_MODES}, got {clap_mode!r}')
+            raise ValueError(
+                f'clap_mode must be one of {CLAP_MODES}, got {clap_mode!r}')
         self.dim, self.window, self.groups = dim, window, groups
         self.group_dims = dim // groups
         self.clap, self.clap_mode = clap, clap_mode
@@ -107,10 +114,12 @@ class CascadeStripMixing(nn.Module):
         trunc_normal_(self.rel_pos_w, std=.02)
         offsets = torch.arange(window)[None, :] - torch.arange(window)[:, None]
         self.register_buffer('rel_pos_index', offsets + window, persistent=False)
-        self.row_mix = nn.Conv2d(tokens, tokens, (1, 3), padding=(0, 1), groups=self.group_dims)
+        self.row_mix = nn.Conv2d(
+            tokens, tokens, (1, 3), padding=(0, 1), groups=self.group_dims)
         self.row_fuse = nn.Conv2d(2 * dim, dim, 1, bias=False)
         self.row_norm = build_norm_layer(norm_cfg, dim)[1]
-        self.col_mix = nn.Conv2d(tokens, tokens, (1, 3), padding=(0, 1), groups=self.group_dims)
+        self.col_mix = nn.Conv2d(
+            tokens, tokens, (1, 3), padding=(0, 1), groups=self.group_dims)
         self.out_fuse = nn.Conv2d(2 * dim, dim, 1, bias=False)
         self.act = nn.GELU()
 
@@ -141,7 +150,8 @@ class CascadeStripMixing(nn.Module):
         else:
             if x.shape[-2:] != (self.window, self.window):
                 raise ValueError(
-                    f'without CLAP the strip MLP needs a {self.window}x{self.window} map, '
+                    f'without CLAP the strip MLP needs a '
+                    f'{self.window}x{self.window} map, '
                     f'got {tuple(x.shape[-2:])}')
             mixed = self.mix_tiles(x)
         return self.out_fuse(torch.cat([x, mixed], dim=1))
@@ -153,14 +163,18 @@ class LocalStripMixing(nn.Module):
 
     def __init__(self, dim: int):
         super().__init__()
-        self.conv_row = nn.Conv2d(dim, dim, (3, 7), padding=(1, 3), groups=dim, bias=False)
-        self.conv_col = nn.Conv2d(dim, dim, (7, 3), padding=(3, 1), groups=dim, bias=False)
+        self.conv_row = nn.Conv2d(
+            dim, dim, (3, 7), padding=(1, 3), groups=dim, bias=False)
+        self.conv_col = nn.Conv2d(
+            dim, dim, (7, 3), padding=(3, 1), groups=dim, bias=False)
         self.reweight = Mlp(dim, dim // 2, 3 * dim, use_conv=True)
 
     def forward(self, x: Tensor) -> Tensor:
         n, c = x.shape[:2]
         row, col = self.conv_row(x), self.conv_col(x)
-        att = self.reweight(F.adaptive_avg_pool2d(row + col + x, 1))
+        # global mean; not adaptive_avg_pool2d, which has no deterministic
+        # CUDA backward
+        att = self.reweight((row + col + x).mean(dim=(2, 3), keepdim=True))
         att = att.reshape(n, c, 3).softmax(dim=-1)[..., None, None]
         return col * att[:, :, 0] + row * att[:, :, 1] + x * att[:, :, 2]
 
@@ -169,15 +183,21 @@ class TokenMixing(nn.Module):
     """BN-GELU-depthwise 3x3, 1x1 conv-BN-GELU, then CGSMM on the first half of
     the channels and LSMM on the second half, fused by a 1x1 conv."""
 
-    def __init__(self, dim: int, window: int, groups: int, norm_cfg: dict,
-                 clap: bool = True, clap_mode: str = 'even'):
+    def __init__(self,
+                 dim: int,
+                 window: int,
+                 groups: int,
+                 norm_cfg: dict,
+                 clap: bool = True,
+                 clap_mode: str = 'even'):
         super().__init__()
         half = dim // 2
         self.pre_norm = build_norm_layer(norm_cfg, dim)[1]
         self.act = nn.GELU()
         self.dwconv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim, bias=False)
         self.proj_in = nn.Sequential(
-            nn.Conv2d(dim, dim, 1), build_norm_layer(norm_cfg, dim)[1], nn.GELU())
+            nn.Conv2d(dim, dim, 1),
+            build_norm_layer(norm_cfg, dim)[1], nn.GELU())
         self.strip = CascadeStripMixing(half, window, groups, norm_cfg, clap, clap_mode)
         self.local = LocalStripMixing(half)
         self.fuse = nn.Conv2d(dim, dim, 1, bias=False)
@@ -205,9 +225,15 @@ class ChannelMixing(nn.Module):
 class StripMLPBlock(nn.Module):
     """``x + DropPath(TokenMixing(x))``, then ``x + DropPath(ChannelMixing(x))``."""
 
-    def __init__(self, dim: int, window: int, groups: int, mlp_ratio: int = 3,
-                 drop_path: float = 0., norm_cfg: dict = dict(type='BN'),
-                 clap: bool = True, clap_mode: str = 'even'):
+    def __init__(self,
+                 dim: int,
+                 window: int,
+                 groups: int,
+                 mlp_ratio: int = 3,
+                 drop_path: float = 0.,
+                 norm_cfg: dict = dict(type='BN'),
+                 clap: bool = True,
+                 clap_mode: str = 'even'):
         super().__init__()
         self.token_mixing = TokenMixing(dim, window, groups, norm_cfg, clap, clap_mode)
         self.channel_mixing = ChannelMixing(dim, mlp_ratio)
@@ -221,15 +247,25 @@ class StripMLPBlock(nn.Module):
 class StripMLPStage(nn.Module):
     """Optional 2x2 stride-2 merging conv, then ``depth`` blocks."""
 
-    def __init__(self, in_dims: int, dims: int, depth: int, window: int,
-                 groups: int, downsample: bool, drop_paths: Sequence[float],
-                 mlp_ratio: int = 3, norm_cfg: dict = dict(type='BN'),
-                 clap: bool = True, clap_mode: str = 'even', with_cp: bool = False):
+    def __init__(self,
+                 in_dims: int,
+                 dims: int,
+                 depth: int,
+                 window: int,
+                 groups: int,
+                 downsample: bool,
+                 drop_paths: Sequence[float],
+                 mlp_ratio: int = 3,
+                 norm_cfg: dict = dict(type='BN'),
+                 clap: bool = True,
+                 clap_mode: str = 'even',
+                 with_cp: bool = False):
         super().__init__()
-        self.downsample = nn.Conv2d(in_dims, dims, 2, 2, bias=False) if downsample else nn.Identity()
+        self.downsample = nn.Conv2d(
+            in_dims, dims, 2, 2, bias=False) if downsample else nn.Identity()
         self.blocks = nn.ModuleList([
-            StripMLPBlock(dims, window, groups, mlp_ratio, drop_paths[i], norm_cfg, clap, clap_mode)
-            for i in range(depth)
+            StripMLPBlock(dims, window, groups, mlp_ratio, drop_paths[i], norm_cfg,
+                          clap, clap_mode) for i in range(depth)
         ])
         self.with_cp = with_cp
 
@@ -254,8 +290,10 @@ _BLOCK_KEY_MAP = (
     ('token_mixing.smlp_block.proh_w.', 'token_mixing.strip.col_mix.'),
     ('token_mixing.smlp_block.fuse_h.', 'token_mixing.strip.row_fuse.'),
     ('token_mixing.smlp_block.fuse_w.', 'token_mixing.strip.out_fuse.'),
-    ('token_mixing.smlp_block.relate_pos_h.embeddings_table', 'token_mixing.strip.rel_pos_h'),
-    ('token_mixing.smlp_block.relate_pos_w.embeddings_table', 'token_mixing.strip.rel_pos_w'),
+    ('token_mixing.smlp_block.relate_pos_h.embeddings_table',
+     'token_mixing.strip.rel_pos_h'),
+    ('token_mixing.smlp_block.relate_pos_w.embeddings_table',
+     'token_mixing.strip.rel_pos_w'),
     ('token_mixing.smlp_block.fc_h.', 'token_mixing.local.conv_row.'),
     ('token_mixing.smlp_block.fc_w.', 'token_mixing.local.conv_col.'),
     ('token_mixing.smlp_block.reweight.', 'token_mixing.local.reweight.'),
@@ -285,7 +323,8 @@ def is_strip_mlp_official(keys) -> bool:
     return any(k == 'patch_embed.weight' or _OFFICIAL_BLOCK.match(k) for k in keys)
 
 
-def convert_strip_mlp_official(state_dict: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], list]:
+def convert_strip_mlp_official(
+        state_dict: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], list]:
     """Rename an official Strip-MLP (or MLP-DINO backbone) state dict to
     :class:`CLAPStripMLP`'s keys.
 
@@ -320,6 +359,22 @@ def convert_strip_mlp_official(state_dict: Dict[str, Tensor]) -> Tuple[Dict[str,
 @MODELS.register_module()
 class CLAPStripMLP(BaseModule):
     """Strip-MLP backbone with CLAP (Cross-DINO's CLAP-Strip-MLP).
+
+    CLAP tiling rule (details in :mod:`crossdino.models.layers.clap`): the
+    strip MLPs of stage i are tied to a ``u = pretrain_img_size / 4 / 2**i``
+    token grid. Per axis of length ``L`` (zero-padded at the bottom/right to
+    ``P = max(L, u)``, cropped again afterwards) the default ``'even'`` rule
+    uses the fewest tiles that cover it, ``n = ceil(P / u)``, with starts
+    ``round(i * (P - u) / (n - 1))``: the surplus ``n * u - P`` becomes the
+    overlap, spread evenly over the seams, and overlapping outputs are
+    averaged (every position lies in one or two tiles per axis). At ``L = u``
+    this is one tile, i.e. the classifier's own computation. It departs from
+    the paper's Eq. 6-9 as printed, whose ``n = floor(L / u + 0.5)`` leaves
+    part of the map out whenever ``L / u`` has a fractional part below 0.5
+    (``L = 1.2u`` gives one tile) and whose overlap divides by ``n - 1.5``;
+    the appendix text asks for full coverage with the surplus taken up by
+    overlap, which is what ``'even'`` does. ``clap_mode='mlp_dino'`` is the
+    rule of the authors' released detection code (MLP-DINO), kept for parity.
 
     Args:
         arch (str | dict): ``'tiny_light'`` (T*), ``'tiny'`` (T), ``'small'``
@@ -402,11 +457,16 @@ class CLAPStripMLP(BaseModule):
             raise ValueError(f'Strip-MLP has 4 stages, got depths={depths}')
         out_indices = tuple(out_indices)
         if not out_indices or any(i not in range(4) for i in out_indices):
-            raise ValueError(f'out_indices must be a non-empty subset of 0-3, got {out_indices}')
+            raise ValueError(
+                f'out_indices must be a non-empty subset of 0-3, got {out_indices}')
         if drop_path_schedule not in ('constant', 'linear'):
-            raise ValueError(f'drop_path_schedule must be constant|linear, got {drop_path_schedule!r}')
+            raise ValueError(
+                f'drop_path_schedule must be constant|linear, '
+                f'got {drop_path_schedule!r}'
+            )
         if pretrain_img_size % 32:
-            raise ValueError(f'pretrain_img_size must be a multiple of 32, got {pretrain_img_size}')
+            raise ValueError(
+                f'pretrain_img_size must be a multiple of 32, got {pretrain_img_size}')
 
         self.embed_dims, self.depths = embed_dims, depths
         self.channels = [embed_dims * 2**i for i in range(4)]
@@ -432,11 +492,20 @@ class CLAPStripMLP(BaseModule):
         self.stages = nn.ModuleList()
         for i in range(4):
             start = sum(depths[:i])
-            self.stages.append(StripMLPStage(
-                self.channels[i - 1] if i else embed_dims, self.channels[i], depths[i],
-                self.windows[i], self.strip_groups[i], downsample=i > 0,
-                drop_paths=rates[start:start + depths[i]], mlp_ratio=mlp_ratio,
-                norm_cfg=norm_cfg, clap=clap, clap_mode=clap_mode, with_cp=with_cp))
+            self.stages.append(
+                StripMLPStage(
+                    self.channels[i - 1] if i else embed_dims,
+                    self.channels[i],
+                    depths[i],
+                    self.windows[i],
+                    self.strip_groups[i],
+                    downsample=i > 0,
+                    drop_paths=rates[start:start + depths[i]],
+                    mlp_ratio=mlp_ratio,
+                    norm_cfg=norm_cfg,
+                    clap=clap,
+                    clap_mode=clap_mode,
+                    with_cp=with_cp))
         c = self.channels
         self.shortcut_8to16 = nn.Conv2d(c[1], c[2], 2, 2, groups=c[1], bias=False)
         self.shortcut_8to32 = nn.Conv2d(c[2], c[3], 2, 2, groups=c[2], bias=False)
@@ -450,8 +519,9 @@ class CLAPStripMLP(BaseModule):
             h, w = x.shape[-2:]
             x = F.pad(x, (0, -w % 32, 0, -h % 32))
         elif min(x.shape[-2:]) < 32:
-            raise ValueError(f'input {tuple(x.shape[-2:])} is smaller than the total stride 32; '
-                             f'use pad_to_stride=True')
+            raise ValueError(
+                f'input {tuple(x.shape[-2:])} is smaller than the total stride 32; '
+                f'use pad_to_stride=True')
         outs = []
         x = self.stages[0].forward_blocks(self.stem(x))
         if 0 in self.out_indices:
@@ -535,8 +605,8 @@ class CLAPStripMLP(BaseModule):
             self._random_init()
             super().init_weights()
             return
-        ckpt = CheckpointLoader.load_checkpoint(cfg['checkpoint'], map_location='cpu',
-                                                logger='current')
+        ckpt = CheckpointLoader.load_checkpoint(
+            cfg['checkpoint'], map_location='cpu', logger='current')
         state_dict = ckpt
         for wrapper in ('state_dict', 'model'):
             if isinstance(state_dict, dict) and wrapper in state_dict:
@@ -545,18 +615,24 @@ class CLAPStripMLP(BaseModule):
         prefix = cfg.get('prefix')
         if prefix:
             prefix = prefix if prefix.endswith('.') else prefix + '.'
-            state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+            state_dict = {
+                k[len(prefix):]: v
+                for k, v in state_dict.items() if k.startswith(prefix)
+            }
             if not state_dict:
                 raise KeyError(f'no key of {cfg["checkpoint"]} starts with {prefix!r}')
         result = self.load_state_dict(state_dict, strict=False)
-        missing = [k for k in result.missing_keys if not k.endswith('num_batches_tracked')]
+        missing = [
+            k for k in result.missing_keys if not k.endswith('num_batches_tracked')
+        ]
         if missing or result.unexpected_keys:
             raise KeyError(
                 f'{cfg["checkpoint"]} does not match CLAPStripMLP('
                 f'embed_dims={self.embed_dims}, depths={self.depths}): '
                 f'missing keys {missing}, unexpected keys {result.unexpected_keys}')
-        print_log(f'CLAPStripMLP: loaded {len(state_dict)} tensors from {cfg["checkpoint"]}',
-                  logger='current')
+        print_log(
+            f'CLAPStripMLP: loaded {len(state_dict)} tensors from {cfg["checkpoint"]}',
+            logger='current')
         self._is_init = True
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
@@ -569,8 +645,10 @@ class CLAPStripMLP(BaseModule):
             converted, dropped = convert_strip_mlp_official(official)
             for k, v in converted.items():
                 state_dict[prefix + k] = v
-            print_log(f'CLAPStripMLP: converted {len(converted)} official Strip-MLP tensors'
-                      + (f'; dropped the classifier head ({", ".join(dropped)})' if dropped else ''),
-                      logger='current')
+            print_log(
+                f'CLAPStripMLP: converted {len(converted)} official Strip-MLP tensors' +
+                (f'; dropped the classifier head ({", ".join(dropped)})'
+                 if dropped else ''),
+                logger='current')
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
                                       missing_keys, unexpected_keys, error_msgs)

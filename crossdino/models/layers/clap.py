@@ -74,7 +74,9 @@ def _num_windows(padded: int, window: int, mode: str) -> Tuple[int, int]:
     raise ValueError(f'unknown CLAP mode {mode!r}; expected one of {CLAP_MODES}')
 
 
-def window_starts(length: int, window: int, mode: str = 'even',
+def window_starts(length: int,
+                  window: int,
+                  mode: str = 'even',
                   device=None) -> Tuple[int, Tensor]:
     """Tile starts along one axis: ``(padded_length, starts)``.
 
@@ -90,8 +92,8 @@ def window_starts(length: int, window: int, mode: str = 'even',
         return padded, i
     if mode == 'even':
         # round-half-up of i * (P - u) / (n - 1), in integer arithmetic
-        starts = torch.div(2 * i * (padded - window) + (n - 1), 2 * (n - 1),
-                           rounding_mode='floor')
+        starts = torch.div(
+            2 * i * (padded - window) + (n - 1), 2 * (n - 1), rounding_mode='floor')
     else:
         starts = torch.clamp(i * (window - overlap), max=padded - window)
     return padded, starts
@@ -102,8 +104,13 @@ def window_plan(length: int, window: int, mode: str = 'even') -> dict:
     padded, starts = window_starts(length, window, mode)
     starts = starts.tolist()
     seams = [a + window - b for a, b in zip(starts[:-1], starts[1:])]
-    return dict(length=length, padded=padded, num=len(starts), starts=starts,
-                overlaps=seams, covered=len(starts) * window)
+    return dict(
+        length=length,
+        padded=padded,
+        num=len(starts),
+        starts=starts,
+        overlaps=seams,
+        covered=len(starts) * window)
 
 
 class ClapLayout(NamedTuple):
@@ -132,7 +139,9 @@ def _axis_index(length: int, window: int, mode: str, device) -> Tuple[int, int, 
     return padded, num, index
 
 
-def clap_partition(x: Tensor, window: int, mode: str = 'even') -> Tuple[Tensor, ClapLayout]:
+def clap_partition(x: Tensor,
+                   window: int,
+                   mode: str = 'even') -> Tuple[Tensor, ClapLayout]:
     """Cut ``x`` (N, C, H, W) into (N * n_h * n_w, C, window, window) tiles.
 
     Tiles are ordered image-major, then row-major over the tile grid.
@@ -184,15 +193,20 @@ def clap_merge(tiles: Tensor, layout: ClapLayout) -> Tensor:
     return y
 
 
-def clap_apply(x: Tensor, window: int, fn: Callable[[Tensor], Tensor],
+def clap_apply(x: Tensor,
+               window: int,
+               fn: Callable[[Tensor], Tensor],
                mode: str = 'even') -> Tensor:
     """Run ``fn`` (tied to a ``window`` x ``window`` grid) on a map of any size."""
     tiles, layout = clap_partition(x, window, mode)
     return clap_merge(fn(tiles), layout)
 
 
-def clap_window_table(height: int, width: int, windows: List[int],
-                      strides: List[int], mode: str = 'even') -> List[dict]:
+def clap_window_table(height: int,
+                      width: int,
+                      windows: List[int],
+                      strides: List[int],
+                      mode: str = 'even') -> List[dict]:
     """Per-stage tiling of an ``height`` x ``width`` feature pyramid input.
 
     ``windows[i]`` is stage i's tile size and ``strides[i]`` its stride w.r.t.
@@ -202,9 +216,13 @@ def clap_window_table(height: int, width: int, windows: List[int],
     for u, s in zip(windows, strides):
         h, w = max(height // s, 1), max(width // s, 1)
         ph, pw = window_plan(h, u, mode), window_plan(w, u, mode)
-        rows.append(dict(
-            grid=(h, w), window=u, tiles=(ph['num'], pw['num']),
-            num_tiles=ph['num'] * pw['num'],
-            overlaps_h=ph['overlaps'], overlaps_w=pw['overlaps'],
-            work_ratio=ph['num'] * pw['num'] * u * u / (h * w)))
+        rows.append(
+            dict(
+                grid=(h, w),
+                window=u,
+                tiles=(ph['num'], pw['num']),
+                num_tiles=ph['num'] * pw['num'],
+                overlaps_h=ph['overlaps'],
+                overlaps_w=pw['overlaps'],
+                work_ratio=ph['num'] * pw['num'] * u * u / (h * w)))
     return rows

@@ -1,0 +1,4 @@
+"""Necks: the Cross Coding Twice Module (Cross-DINO)."""
+from .cctm import CCTM, CCTM_MODES, EQ3_INPUTS, MaskedGRN
+
+__all__ = ['CCTM', 'CCTM_MODES', 'EQ3_INPUTS', 'MaskedGRN']

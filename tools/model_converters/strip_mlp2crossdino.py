@@ -1,0 +1,62 @@
+"""Convert an official Strip-MLP ImageNet checkpoint to CLAPStripMLP's keys.
+
+Not needed for training: ``CLAPStripMLP`` loads the official files as they
+are. Use it to inspect the mapping, to ship a backbone-only file, or to take
+the backbone out of an MLP-DINO checkpoint (``--prefix`` strips the key prefix
+the detector adds, and MLP-DINO's ``proh_w`` spelling is accepted).
+
+    python tools/model_converters/strip_mlp2crossdino.py \
+        strip_mlp_tiny.pth pretrained/clap_strip_t.pth
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from crossdino.models.backbones.clap_strip_mlp import (  # noqa: E402
+    convert_strip_mlp_official, is_strip_mlp_official)
+
+
+def convert_file(src: str, dst: str, prefix: str = '') -> dict:
+    """Convert ``src`` and save ``{'state_dict': ...}`` to ``dst``."""
+    # Official files hold tensors plus plain training metadata; load the
+    # tensors only and refuse anything else.
+    ckpt = torch.load(src, map_location='cpu', weights_only=True)
+    state_dict = ckpt
+    for wrapper in ('state_dict', 'model'):
+        if isinstance(state_dict, dict) and wrapper in state_dict:
+            state_dict = state_dict[wrapper]
+            break
+    if prefix:
+        state_dict = {
+            k[len(prefix):]: v
+            for k, v in state_dict.items() if k.startswith(prefix)
+        }
+    if not is_strip_mlp_official(state_dict):
+        raise ValueError(
+            f'{src} is not in the official Strip-MLP layout '
+            f'(no patch_embed.weight / blocks1.* keys after prefix {prefix!r})')
+    converted, dropped = convert_strip_mlp_official(state_dict)
+    if osp.dirname(dst):
+        os.makedirs(osp.dirname(dst), exist_ok=True)
+    torch.save({'state_dict': converted}, dst)
+    print(f'{src}: {len(converted)} tensors -> {dst}' +
+          (f' (dropped {", ".join(dropped)})' if dropped else ''))
+    return converted
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help='official Strip-MLP checkpoint')
+    parser.add_argument('dst', help='output path')
+    parser.add_argument(
+        '--prefix', default='', help="key prefix to strip first (e.g. 'backbone.')")
+    args = parser.parse_args()
+    convert_file(args.src, args.dst, args.prefix)
+
+
+if __name__ == '__main__':
+    main()
