@@ -19,6 +19,6 @@ START=$SECONDS
 "$PY" tools/train.py "$CFG" --work-dir "$WORK"
 CKPT="$(cat "$WORK/last_checkpoint")"
 "$PY" tools/test.py "$CFG" "$CKPT" --work-dir "$WORK" \
-    --out "$WORK/results.pkl" --show-dir vis --show-interval 8
+    --out "$WORK/results.pkl" --show-dir vis
 "$PY" tools/analysis_tools/analyze_logs.py summary "$WORK" --keys bbox_mAP bbox_mAP_50 bbox_AP_vt bbox_AP_t bbox_AP_s
 echo "demo finished in $((SECONDS - START)) s; outputs in $WORK"

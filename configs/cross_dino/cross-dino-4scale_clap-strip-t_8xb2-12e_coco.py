@@ -1,5 +1,5 @@
-# Cross-DINO-clap-strip-t on COCO (80 classes), 12 epochs (Tables I, VI): DINO +
-# CCTM + Boost loss, beta = 1.0 (the COCO default, Sec. IV-A).
+# Cross-DINO-CLAP-Strip-T on COCO (80 classes), 12 epochs (Tables I, VI):
+# DINO + CCTM + Boost loss, beta = 1.0 (the COCO default, Sec. IV-A).
 _base_ = './baselines/dino-4scale_clap-strip-t_8xb2-12e_coco.py'
 
 model = dict(

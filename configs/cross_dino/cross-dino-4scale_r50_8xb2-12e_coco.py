@@ -1,5 +1,5 @@
-# Cross-DINO-r50 on COCO (80 classes), 12 epochs (Tables I, VI): DINO +
-# CCTM + Boost loss, beta = 1.0 (the COCO default, Sec. IV-A).
+# Cross-DINO-ResNet50 on COCO (80 classes), 12 epochs (Tables I, VI):
+# DINO + CCTM + Boost loss, beta = 1.0 (the COCO default, Sec. IV-A).
 _base_ = './baselines/dino-4scale_r50_8xb2-12e_coco.py'
 
 model = dict(

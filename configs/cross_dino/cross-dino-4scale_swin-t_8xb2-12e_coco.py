@@ -1,5 +1,5 @@
-# Cross-DINO-swin-t on COCO (80 classes), 12 epochs (Tables I, VI): DINO +
-# CCTM + Boost loss, beta = 0.1 (Table VI: 'for the Swin-T model, beta is set to 0.1').
+# Cross-DINO-Swin-T on COCO (80 classes), 12 epochs (Tables I, VI):
+# DINO + CCTM + Boost loss, beta = 0.1 (Table VI caption: 0.1 for Swin-T).
 _base_ = './baselines/dino-4scale_swin-t_8xb2-12e_coco.py'
 
 model = dict(

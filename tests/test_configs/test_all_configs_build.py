@@ -53,7 +53,8 @@ def test_paper_configs_present():
     for must in ('configs/cross_dino_visdrone.py',
                  'configs/cross_dino/cross-dino-4scale_r50_visdrone.py',
                  'configs/cross_dino/cross-dino-4scale_r50_8xb2-12e_coco.py',
-                 'configs/cross_dino/cross-dino-4scale_swin-t_8xb2-12e_coco.py'):
+                 'configs/cross_dino/'
+                 'cross-dino-4scale_swin-t_8xb2-12e_coco.py'):
         assert must in names
     for table in ('t6_', 't7_', 't8_', 't10_', 't11_'):
         assert any(osp.basename(p).startswith(table) for p in names), table

@@ -2,7 +2,7 @@
 
     python tools/benchmarks/benchmark_clap_strip_mlp.py [--device cpu|cuda]
         [--shape H W] [--iters N] [--warmup N] [--threads T]
-        [--skip-latency] [--skip-memory] [--memory-scope detector|backbone]
+        [--skip-latency] [--skip-memory] [--memory-scope backbone|detector]
 
 1. Parameters of the Strip-MLP variants (with the 1000-class head, as the
    official counts) and of DINO-CLAP-Strip-T / DINO-R50 at 80 classes
@@ -17,10 +17,16 @@
    GMACs (conv + matmul, 1 multiply-add = 1), and the share of the
    Strip-MLP backbone time spent in CLAP's tiling (gather + stitch) and in
    the tiled strip MLPs.
-4. Peak memory of one training step (loss + backward) at ``--shape``, batch
-   1, ``with_cp`` off and on. CUDA: ``max_memory_allocated``. CPU: each
+4. Peak memory of one training step at ``--shape``, batch 1, ``with_cp`` off
+   and on: the backbone alone (default; ``with_cp`` only acts there) or the
+   whole DINO-CLAP-Strip-T loss + backward (``--memory-scope detector``,
+   about twice as slow on a CPU). CUDA: ``max_memory_allocated``. CPU: each
    measurement runs in a fresh subprocess and reports the rise of the peak
    RSS (``getrusage``) over the RSS before the step.
+
+A default run takes about 4-5 minutes on a 2-core CPU (latency about 2.5,
+memory about 1.5); the ``--skip-*`` flags, ``--iters`` and ``--shape`` cut it
+down.
 
 Timings on a shared CPU are noisy; the two detectors are interleaved so that
 the ratio is fair even when the absolute numbers drift.
@@ -317,7 +323,7 @@ def main():
     parser.add_argument('--skip-latency', action='store_true')
     parser.add_argument('--skip-memory', action='store_true')
     parser.add_argument(
-        '--memory-scope', choices=['detector', 'backbone'], default='detector')
+        '--memory-scope', choices=['backbone', 'detector'], default='backbone')
     parser.add_argument(
         '--memory-worker', type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

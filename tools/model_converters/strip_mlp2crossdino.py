@@ -7,6 +7,11 @@ the detector adds, and MLP-DINO's ``proh_w`` spelling is accepted).
 
     python tools/model_converters/strip_mlp2crossdino.py \
         strip_mlp_tiny.pth pretrained/clap_strip_t.pth
+
+Files are read with ``torch.load(weights_only=True)``. A training checkpoint
+that pickles more than tensors (e.g. a yacs config object next to the
+weights) is refused; if you trust its origin, ``--trust-pickle`` loads it
+fully, and the converted file holds tensors only.
 """
 import argparse
 import os
@@ -20,11 +25,12 @@ from crossdino.models.backbones.clap_strip_mlp import (  # noqa: E402
     convert_strip_mlp_official, is_strip_mlp_official)
 
 
-def convert_file(src: str, dst: str, prefix: str = '') -> dict:
+def convert_file(src: str,
+                 dst: str,
+                 prefix: str = '',
+                 trust_pickle: bool = False) -> dict:
     """Convert ``src`` and save ``{'state_dict': ...}`` to ``dst``."""
-    # Official files hold tensors plus plain training metadata; load the
-    # tensors only and refuse anything else.
-    ckpt = torch.load(src, map_location='cpu', weights_only=True)
+    ckpt = torch.load(src, map_location='cpu', weights_only=not trust_pickle)
     state_dict = ckpt
     for wrapper in ('state_dict', 'model'):
         if isinstance(state_dict, dict) and wrapper in state_dict:
@@ -54,8 +60,12 @@ def main():
     parser.add_argument('dst', help='output path')
     parser.add_argument(
         '--prefix', default='', help="key prefix to strip first (e.g. 'backbone.')")
+    parser.add_argument(
+        '--trust-pickle',
+        action='store_true',
+        help='load SRC with weights_only=False (only for files you trust)')
     args = parser.parse_args()
-    convert_file(args.src, args.dst, args.prefix)
+    convert_file(args.src, args.dst, args.prefix, args.trust_pickle)
 
 
 if __name__ == '__main__':

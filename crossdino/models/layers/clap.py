@@ -39,18 +39,21 @@ length after padding):
     ``P - u``. Kept for parity with weights fine-tuned that way. It also
     covers every position, but the banker's rounding makes it use one window
     more than needed at some exact multiples (``P = 3u`` gives 4 windows).
+    No position lies in more than two tiles per axis (checked for all
+    lengths up to 3000 and tiles up to 56), so the mean below equals that
+    code's sequential 0.5/0.5 seam blending.
 
 Why not the equations as printed: Eq. 6-7 give ``n = floor(L / u + 0.5)``,
 which is round-to-nearest and under-covers the map whenever the fractional
 part of ``L / u`` is below 0.5 (``L = 1.2u`` gives one window that misses the
-last ``0.2u``), and Eq. 8-9 divide the surplus by ``n - 1.5`` (negative for
-``n = 1``, and for ``n = 2`` twice the overlap that would make the two
-windows end at ``L``, so the second window stops short of the border again).
-The text around them says the intent: "dividing it into a greater number of
-mini-patches" so that "the entire image is processed", with the overlap
-taking up the surplus ``n * u - L`` instead of padding. ``'even'`` is that
-intent made exact; the overlaps are averaged with weight 0.5 as the
-appendix describes (the mean of the two covering tiles).
+last ``0.2u``; ``L = 2.4u`` gives two windows for 2.4 windows' worth of map),
+and Eq. 8-9 divide the surplus by ``n - 1.5``: negative for ``n = 1``, and for
+``n = 2`` (``1.5u <= L < 2u``) twice the overlap that would make the second
+window end at ``L``, so it stops ``2u - L`` short of the border. The text
+around them states the intent: more mini-patches so that "the entire image is
+processed", with the overlap taking up the surplus ``n * u - L`` instead of
+padding. ``'even'`` is that intent made exact, and the overlaps are averaged
+(weight 0.5 each, as the appendix says: the mean of the two covering tiles).
 """
 from typing import Callable, List, NamedTuple, Tuple
 

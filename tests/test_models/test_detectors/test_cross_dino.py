@@ -174,20 +174,23 @@ def test_tiny_cross_dino_trains_and_predicts(mode):
     model = build(tiny_model_cfg(cross=True, cctm=dict(type='CCTM', mode=mode),
                                  loss_cls=BOOST))
     model.train()
-    optim = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optim = torch.optim.AdamW(model.parameters(), lr=2e-4)
     inputs, samples = fake_batch(num_gts=(3, 2))
-    first = None
-    for it in range(3 if mode == 'twice' else 1):
+    totals = []
+    for it in range(4 if mode == 'twice' else 1):
+        torch.manual_seed(100)  # same DN noise every step
         losses = model.loss(inputs, samples)
         total = sum(v.sum() for v in losses.values())
         assert torch.isfinite(total)
         optim.zero_grad()
         total.backward()
         if it == 0:
-            first = total.item()
             for name, p in model.cctm.named_parameters():
                 assert p.grad is not None, name
         optim.step()
+        totals.append(total.item())
+    if mode == 'twice':
+        assert totals[-1] < totals[0]  # it learns the batch
     model.eval()
     with torch.no_grad():
         preds = model.predict(inputs, copy.deepcopy(samples))
@@ -195,7 +198,6 @@ def test_tiny_cross_dino_trains_and_predicts(mode):
     assert len(preds) == 2 and len(feats) == 2
     r = preds[0].pred_instances
     assert r.bboxes.shape[1] == 4 and len(r.scores) == len(r.labels) > 0
-    assert first is not None
 
 
 def test_zero_gt_batch():
