@@ -2,20 +2,35 @@
 import argparse
 import os
 import os.path as osp
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 from mmengine.config import Config, DictAction
+
+
+def add_cfg_options_arg(parser: argparse.ArgumentParser) -> None:
+    """mmdetection's ``--cfg-options k=v ...``."""
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value (a.b=1, list=[a,b])')
+
+
+def parse_hw(shape: Sequence[int]) -> Tuple[int, int]:
+    """``--shape H W`` (or one value for a square) as ``(height, width)``."""
+    if len(shape) not in (1, 2):
+        raise ValueError(f'--shape takes H W or one size, got {list(shape)}')
+    height, width = (shape[0], shape[0]) if len(shape) == 1 else shape
+    if height <= 0 or width <= 0:
+        raise ValueError(f'--shape must be positive, got {list(shape)}')
+    return height, width
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
     """Arguments that tools/train.py and tools/test.py share with mmdet's."""
     parser.add_argument('--work-dir', help='the dir for logs, checkpoints '
                         'and metrics (default: ./work_dirs/<config name>)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value (a.b=1, list=[a,b])')
+    add_cfg_options_arg(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],

@@ -32,10 +32,9 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
 
 import crossdino  # noqa: E402,F401  (registers modules, checkpoint loading)
-from crossdino.utils import load_tool_config  # noqa: E402
+from crossdino.utils import add_cfg_options_arg, load_tool_config, parse_hw  # noqa: E402,E501
 
 
 def init_weights_quietly(model):
@@ -215,22 +214,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--dataset', action='store_true',
         help='use the config\'s test dataloader instead of random images')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value (a.b=1, list=[a,b])')
+    add_cfg_options_arg(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if len(args.shape) == 1:
-        height = width = args.shape[0]
-    elif len(args.shape) == 2:
-        height, width = args.shape
-    else:
-        raise ValueError(f'--shape takes H W or one size, got {args.shape}')
-    if min(height, width) <= 0:
-        raise ValueError(f'--shape must be positive, got {args.shape}')
+    height, width = parse_hw(args.shape)
     if args.num_iters < 1 or args.num_warmup < 0:
         raise ValueError('--num-iters must be >= 1 and --num-warmup >= 0')
     if args.batch_size is not None and args.batch_size < 1:

@@ -22,10 +22,9 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
 
 import crossdino  # noqa: E402,F401  (registers modules)
-from crossdino.utils import load_tool_config  # noqa: E402
+from crossdino.utils import add_cfg_options_arg, load_tool_config  # noqa: E402
 
 IGNORED_FILL = (128, 128, 128)
 IGNORED_ALPHA = 0.5
@@ -155,9 +154,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--phase', choices=['train', 'val', 'test'], default='train',
         help='which <phase>_dataloader.dataset to browse')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value (a.b=1, list=[a,b])')
+    add_cfg_options_arg(parser)
     return parser.parse_args(argv)
 
 

@@ -35,11 +35,10 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import crossdino  # noqa: E402,F401  (registers modules)
-from crossdino.utils import load_tool_config  # noqa: E402
+from crossdino.utils import add_cfg_options_arg, load_tool_config, parse_hw  # noqa: E402,E501
 
 # Multiply-adds per output element and channel of grid_sampler_2d, by its
 # interpolation_mode argument (0 bilinear, 1 nearest, 2 bicubic).
@@ -221,22 +220,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--shape', type=int, nargs='+', default=[800, 1333],
         help='input size: H W, or one value for a square image')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value (a.b=1, list=[a,b])')
+    add_cfg_options_arg(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if len(args.shape) == 1:
-        height = width = args.shape[0]
-    elif len(args.shape) == 2:
-        height, width = args.shape
-    else:
-        raise ValueError(f'--shape takes H W or one size, got {args.shape}')
-    if height <= 0 or width <= 0:
-        raise ValueError(f'--shape must be positive, got {args.shape}')
+    height, width = parse_hw(args.shape)
     cfg = load_tool_config(args.config, args.cfg_options)
     model = build_detector(cfg, 'cpu')
     res = model_complexity(model, height, width)

@@ -35,7 +35,6 @@ Choices where the paper is open (each is a config key):
 """
 from typing import Optional
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.models.losses.utils import weight_reduce_loss
