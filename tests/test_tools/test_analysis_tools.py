@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from crossdino.utils import build_detector_offline
 from tests.conftest import (ROOT, TINY_CFG, data_root_options,
                             format_cfg_options)
 
@@ -225,7 +226,7 @@ def test_benchmark_random_init_and_checkpoint(benchmark, get_flops, tmp_path,
     assert 'cpu, 1 threads' in out
 
     from crossdino.utils import load_tool_config
-    model = get_flops.build_detector(load_tool_config(TINY_CFG))
+    model = build_detector_offline(load_tool_config(TINY_CFG))
     ckpt = str(tmp_path / 'tiny.pth')
     torch.save({'state_dict': model.state_dict()}, ckpt)
     res = benchmark.main([args[0], ckpt] + args[1:] + ['--batch-size', '2'])

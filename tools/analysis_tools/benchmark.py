@@ -19,7 +19,6 @@ of the process RSS over its value before the first iteration, sampled every
 process' lifetime peak RSS (``resource.getrusage``).
 """
 import argparse
-import logging
 import os
 import os.path as osp
 import resource
@@ -34,42 +33,11 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 
 import crossdino  # noqa: E402,F401  (registers modules, checkpoint loading)
-from crossdino.utils import add_cfg_options_arg, load_tool_config, parse_hw  # noqa: E402,E501
+from crossdino.utils import (add_cfg_options_arg,  # noqa: E402
+                             build_detector_offline, load_tool_config,
+                             parse_hw)
 
 
-def init_weights_quietly(model):
-    """``model.init_weights()`` without mmengine's per-parameter report."""
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
-
-
-def build_detector(cfg, checkpoint=None, device='cpu'):
-    from mmdet.registry import MODELS
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    if 'model' not in cfg:
-        raise KeyError(f'{cfg.filename}: no "model" in the config')
-    # Random init or checkpoint weights: never fetch pretrained weights.
-    cfg.model.pop('init_cfg', None)
-    for key in ('backbone', 'neck'):
-        sub = cfg.model.get(key)
-        if isinstance(sub, dict) and 'init_cfg' in sub:
-            sub['init_cfg'] = None
-    model = MODELS.build(cfg.model)
-    if checkpoint is None:
-        # Some parameters (e.g. DINO's level_embed) are allocated
-        # uninitialised until init_weights runs.
-        init_weights_quietly(model)
-    else:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    return model.to(device).eval()
 
 
 def synthetic_batch(batch_size, height, width, seed=0):
@@ -244,7 +212,7 @@ def main(argv=None):
 def benchmark_config(args, height, width):
     """Build, run and report; returns run_benchmark's dict."""
     cfg = load_tool_config(args.config, args.cfg_options)
-    model = build_detector(cfg, args.checkpoint, args.device)
+    model = build_detector_offline(cfg, args.checkpoint, args.device)
     if args.dataset:
         batches = dataset_batches(cfg, args.batch_size)
         source = 'test_dataloader'

@@ -25,7 +25,6 @@ counter): element-wise operations, normalisation, softmax, pooling,
 interpolation, top-k, sorting.
 """
 import argparse
-import logging
 import os.path as osp
 import sys
 import time
@@ -38,7 +37,9 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import crossdino  # noqa: E402,F401  (registers modules)
-from crossdino.utils import add_cfg_options_arg, load_tool_config, parse_hw  # noqa: E402,E501
+from crossdino.utils import (add_cfg_options_arg,  # noqa: E402
+                             build_detector_offline, load_tool_config,
+                             parse_hw)
 
 # Multiply-adds per output element and channel of grid_sampler_2d, by its
 # interpolation_mode argument (0 bilinear, 1 nearest, 2 bicubic).
@@ -115,38 +116,7 @@ def count_flops(module, *args, components=None, **kwargs):
     return counter.get_total_flops(), per_component, per_op, out
 
 
-def drop_pretrained(cfg_model):
-    """Random init only: remove pretrained-weight loading from the model."""
-    cfg_model.pop('init_cfg', None)
-    for key in ('backbone', 'neck'):
-        sub = cfg_model.get(key)
-        if isinstance(sub, dict) and 'init_cfg' in sub:
-            sub['init_cfg'] = None
 
-
-def init_weights_quietly(model):
-    """``model.init_weights()`` without mmengine's per-parameter report."""
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
-
-
-def build_detector(cfg, device='cpu'):
-    from mmdet.registry import MODELS
-    from mmengine.registry import init_default_scope
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    if 'model' not in cfg:
-        raise KeyError(f'{cfg.filename}: no "model" in the config')
-    drop_pretrained(cfg.model)
-    model = MODELS.build(cfg.model)
-    # Some parameters (e.g. DINO's level_embed) are allocated uninitialised.
-    init_weights_quietly(model)
-    return model.to(device).eval()
 
 
 def make_batch(model, batch_size, height, width, seed=0):
@@ -228,7 +198,7 @@ def main(argv=None):
     args = parse_args(argv)
     height, width = parse_hw(args.shape)
     cfg = load_tool_config(args.config, args.cfg_options)
-    model = build_detector(cfg, 'cpu')
+    model = build_detector_offline(cfg)
     res = model_complexity(model, height, width)
 
     def g(flops):  # GMACs, i.e. fvcore-style GFLOPs

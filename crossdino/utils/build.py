@@ -1,0 +1,51 @@
+"""Building detectors from configs for the analysis tools, without downloads."""
+import logging
+from typing import Optional
+
+import torch.nn as nn
+from mmengine.config import Config
+
+
+def drop_pretrained(cfg_model: dict) -> None:
+    """Remove pretrained-weight loading (``init_cfg``) from a model config."""
+    cfg_model.pop('init_cfg', None)
+    for key in ('backbone', 'neck'):
+        sub = cfg_model.get(key)
+        if isinstance(sub, dict) and 'init_cfg' in sub:
+            sub['init_cfg'] = None
+
+
+def init_weights_quietly(model: nn.Module) -> None:
+    """``model.init_weights()`` without mmengine's per-parameter report."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+
+
+def build_detector_offline(cfg: Config,
+                           checkpoint: Optional[str] = None,
+                           device: str = 'cpu') -> nn.Module:
+    """Build ``cfg.model`` in eval mode with random or checkpoint weights.
+
+    Pretrained ``init_cfg`` entries are dropped so nothing is fetched; with no
+    checkpoint the model is initialised (some parameters, e.g. DINO's
+    ``level_embed``, are allocated uninitialised until ``init_weights``).
+    """
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    if 'model' not in cfg:
+        raise KeyError(f'{cfg.filename}: no "model" in the config')
+    drop_pretrained(cfg.model)
+    model = MODELS.build(cfg.model)
+    if checkpoint is None:
+        init_weights_quietly(model)
+    else:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    return model.to(device).eval()
