@@ -2,6 +2,7 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
         [--show-dir DIR] [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
+        [--vicrop]
 
 Multi-process: ``tools/dist_test.sh CONFIG CHECKPOINT N``.
 """
@@ -39,6 +40,10 @@ def parse_args(argv=None):
         help='score threshold of the drawn boxes')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--vicrop', action='store_true',
+        help='ViCrop-Det test-time cropping: wrap the model in '
+        'ViCropTTAModel (settings from the config\'s `vicrop` dict)')
     add_runner_args(parser)
     return parse_runner_args(parser, argv)
 
@@ -67,6 +72,9 @@ def build_cfg(args) -> Config:
     cfg = load_tool_config(args.config, args.cfg_options, args.work_dir,
                            args.launcher)
     cfg.load_from = args.checkpoint
+    if args.vicrop:
+        from crossdino.models.tta import wrap_config_with_vicrop
+        cfg = wrap_config_with_vicrop(cfg)
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.out is not None:

@@ -4,3 +4,4 @@ from . import losses  # noqa: F401
 from . import necks  # noqa: F401
 from . import dense_heads  # noqa: F401
 from . import detectors  # noqa: F401
+from . import tta  # noqa: F401

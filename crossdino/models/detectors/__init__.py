@@ -2,6 +2,10 @@
 from .cross_dino import CrossDINO
 
 __all__ = ['CrossDINO']
-from .enact_detr import ENACTConditionalDETR, ENACTDABDETR, ENACTDETR  # noqa: E402,E501
+from .enact_detr import (ENACTDETR, ENACTConditionalDETR,  # noqa: E402
+                         ENACTCrossDINO, ENACTDABDETR, ENACTDINO)
 
-__all__ += ['ENACTConditionalDETR', 'ENACTDABDETR', 'ENACTDETR']
+__all__ += [
+    'ENACTConditionalDETR', 'ENACTCrossDINO', 'ENACTDABDETR', 'ENACTDETR',
+    'ENACTDINO'
+]

@@ -10,7 +10,7 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import FFN
 from mmengine.model import ModuleList
 
-from mmdet.models.layers import (DABDetrTransformerEncoder,
+from mmdet.models.layers import (MLP, DABDetrTransformerEncoder,
                                  DetrTransformerEncoder,
                                  DetrTransformerEncoderLayer)
 from mmdet.registry import MODELS
@@ -50,8 +50,10 @@ class ENACTDABDetrTransformerEncoder(DABDetrTransformerEncoder):
     """DAB-DETR encoder (with its ``query_scale``) with ENACT layers."""
 
     def _init_layers(self) -> None:
-        super()._init_layers()  # builds query_scale (and plain layers)
         self.layers = ModuleList([
             ENACTDetrTransformerEncoderLayer(**self.layer_cfg)
             for _ in range(self.num_layers)
         ])
+        self.embed_dims = self.layers[0].embed_dims
+        self.query_scale = MLP(self.embed_dims, self.embed_dims,
+                               self.embed_dims, 2)

@@ -61,9 +61,9 @@ def deform_attn_sampling(offsets: Tensor, weight_logits: Tensor,
     weights = weights.softmax(-1).view(bs, nq, num_heads, num_levels,
                                        num_points)
     if reference_points.shape[-1] == 2:
-        normalizer = torch.stack([spatial_shapes[..., 1], spatial_shapes[...,
-                                                                        0]],
-                                 -1).to(offsets.dtype)
+        normalizer = torch.stack(
+            [spatial_shapes[..., 1], spatial_shapes[..., 0]],
+            -1).to(offsets.dtype)
         loc = reference_points[:, :, None, :, None, :] + \
             offsets / normalizer[None, None, None, :, None, :]
     elif reference_points.shape[-1] == 4:
@@ -97,10 +97,13 @@ class DecoderAttentionRecorder:
             ``offsets``, ``logits``, ``reference_points``, ``spatial_shapes``
             and the module's ``num_heads/num_levels/num_points``.
         cls_logits (Tensor | None): (bs, nq, C) last-layer class logits.
+        spatial_shapes (Tensor | None): (L, 2) memory sizes seen by the
+            decoder (also recorded with ``layers=[]``).
         enabled (bool): set False to stop recording (e.g. second pass).
     """
 
-    def __init__(self, detector: nn.Module,
+    def __init__(self,
+                 detector: nn.Module,
                  layers: Optional[Sequence[int]] = None):
         decoder = getattr(detector, 'decoder', None)
         if decoder is None or not hasattr(decoder, 'layers'):
@@ -117,6 +120,8 @@ class DecoderAttentionRecorder:
                     raise TypeError(f'{type(m).__name__} lacks `{name}`: '
                                     'not a multi-scale deformable attention')
         self.head = getattr(detector, 'bbox_head', None)
+        self.decoder = decoder
+        self.spatial_shapes: Optional[Tensor] = None
         self.handles: List = []
         self.records: List[Dict] = []
         self.cls_logits: Optional[Tensor] = None
@@ -145,12 +150,21 @@ class DecoderAttentionRecorder:
         if self.enabled:
             self.records.append(self._pending.pop(id(module)))
 
+    def _decoder_hook(self, module, args, kwargs):
+        if self.enabled and 'spatial_shapes' in kwargs:
+            self.spatial_shapes = kwargs['spatial_shapes']
+        return None
+
     def _head_hook(self, module, inputs, output):
         if self.enabled:
             self.cls_logits = output[0][-1].detach()
 
     def __enter__(self) -> 'DecoderAttentionRecorder':
         self.records, self.cls_logits, self._pending = [], None, {}
+        self.spatial_shapes = None
+        self.handles.append(
+            self.decoder.register_forward_pre_hook(self._decoder_hook,
+                                                   with_kwargs=True))
         for m in self.attn_modules:
             self.handles += [
                 m.register_forward_pre_hook(self._pre_hook, with_kwargs=True),
@@ -201,8 +215,10 @@ class DecoderAttentionRecorder:
         return self.cls_logits.sigmoid().amax(-1)
 
 
-def query_weights(scores: Optional[Tensor], shape: Tuple[int, int],
-                  mode: str = 'score', topk: Optional[int] = None,
+def query_weights(scores: Optional[Tensor],
+                  shape: Tuple[int, int],
+                  mode: str = 'score',
+                  topk: Optional[int] = None,
                   device=None) -> Tensor:
     """Per-query weight of the splat.
 
@@ -226,7 +242,8 @@ def query_weights(scores: Optional[Tensor], shape: Tuple[int, int],
     return w
 
 
-def splat_attention(locations: Tensor, weights: Tensor,
+def splat_attention(locations: Tensor,
+                    weights: Tensor,
                     grid_hw: Tuple[int, int],
                     query_weight: Optional[Tensor] = None) -> Tensor:
     """Bilinearly splat attention weights onto an image grid, per head.
@@ -264,19 +281,19 @@ def splat_attention(locations: Tensor, weights: Tensor,
     x0, y0 = x0.long(), y0.long()
     x1 = (x0 + 1).clamp(max=gw - 1)
     y1 = (y0 + 1).clamp(max=gh - 1)
-    idx = torch.stack([y0 * gw + x0, y0 * gw + x1, y1 * gw + x0,
-                       y1 * gw + x1], -1)  # (bs, H, M, 4)
-    val = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy,
-                       fx * fy], -1) * w[..., None]
+    idx = torch.stack([y0 * gw + x0, y0 * gw + x1, y1 * gw + x0, y1 * gw + x1],
+                      -1)  # (bs, H, M, 4)
+    val = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy),
+                       (1 - fx) * fy, fx * fy], -1) * w[..., None]
     out = w.new_zeros(bs, num_heads, gh * gw)
     out.scatter_add_(2, idx.flatten(2), val.flatten(2))
     return out.view(bs, num_heads, gh, gw)
 
 
-def spatial_attention_entropy(head_maps: Tensor,
-                              eps: float = 1e-12,
-                              normalize: bool = False
-                              ) -> Tuple[Tensor, Tensor]:
+def spatial_attention_entropy(
+        head_maps: Tensor,
+        eps: float = 1e-12,
+        normalize: bool = False) -> Tuple[Tensor, Tensor]:
     """SAE and saliency from per-head attention maps.
 
     ``SAE(x, y) = -sum_h p_h log p_h``, ``p_h = A_h / sum_h A_h`` (ViCrop-Det,

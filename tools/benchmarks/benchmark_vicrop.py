@@ -1,0 +1,232 @@
+"""Latency of ViCrop-Det vs the plain detector vs uniform slicing, one run.
+
+Rows (interleaved A, B, C, ... on the same fake batch so that load on a shared
+machine hits all alike; medians):
+
+- ``plain``: the detector's own ``predict``;
+- ``vicrop``: ViCrop-Det at the given budget (``--budget``, ``--max-crops``,
+  ``--window-ratio``, ``--crop-scale``);
+- ``uniform``: SAHI-style tiles (``--grid``, 20% overlap) plus the full
+  image, at the same crop scale;
+- ``vicrop@uniform``: ViCrop choosing as many windows of the uniform tiles'
+  size as the grid has tiles, i.e. the same extra pixels as ``uniform``.
+
+With random weights nothing is "salient", so ``min_mass_ratio`` is 0 here:
+ViCrop always spends its budget (the worst case for latency). Also reported:
+the SAE computation (hooked first pass minus plain first pass, plus
+splatting, entropy and window selection) as a share of the plain first pass.
+
+    python tools/benchmarks/benchmark_vicrop.py                 # CPU, ~2 min
+    python tools/benchmarks/benchmark_vicrop.py --device cuda --shape 800 1333
+
+Backbones are built without pretrained weights (nothing is downloaded).
+"""
+import argparse
+import copy
+import math
+import os.path as osp
+import statistics
+import sys
+import time
+
+import torch
+from mmengine.config import Config
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+import crossdino  # noqa: E402,F401
+from crossdino.models.tta import DecoderAttentionRecorder  # noqa: E402
+from crossdino.models.tta import ViCropTTAModel, uniform_windows  # noqa: E402
+from crossdino.utils.build import drop_pretrained  # noqa: E402
+from crossdino.utils.build import init_weights_quietly  # noqa: E402
+
+CFG = 'configs/dino/dino-4scale_r50_visdrone.py'
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--config', default=CFG, help='detector config')
+    p.add_argument('--shape',
+                   type=int,
+                   nargs=2,
+                   default=(384, 480),
+                   metavar=('H', 'W'),
+                   help='input size of the fake batch')
+    p.add_argument('--batch-size', type=int, default=1)
+    p.add_argument('--num-queries',
+                   type=int,
+                   default=None,
+                   help='override num_queries (smaller = faster on CPU)')
+    p.add_argument('--budget', type=float, default=0.25)
+    p.add_argument('--max-crops', type=int, default=4)
+    p.add_argument('--window-ratio', type=float, default=0.25)
+    p.add_argument('--crop-scale', type=float, default=2.0)
+    p.add_argument('--grid', type=int, nargs=2, default=(2, 2))
+    p.add_argument('--uniform-scale',
+                   type=float,
+                   default=1.0,
+                   help='crop scale of the uniform tiles (and of '
+                   'vicrop@uniform)')
+    p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--iters', type=int, default=2)
+    p.add_argument('--device',
+                   default='cuda' if torch.cuda.is_available() else 'cpu')
+    return p.parse_args(argv)
+
+
+def build(path, device, num_queries=None):
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    cfg = copy.deepcopy(Config.fromfile(osp.join(ROOT, path)).model)
+    drop_pretrained(cfg)
+    if num_queries is not None:
+        cfg.num_queries = num_queries
+        cfg.test_cfg.max_per_img = min(cfg.test_cfg.max_per_img, num_queries)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    init_weights_quietly(model)
+    return model.to(device).eval()
+
+
+def fake_batch(batch_size, shape, device, seed=0):
+    from mmdet.structures import DetDataSample
+    g = torch.Generator().manual_seed(seed)
+    h, w = shape
+    inputs = torch.randn(batch_size, 3, h, w, generator=g).to(device)
+    samples = [
+        DetDataSample(metainfo=dict(img_shape=(h, w),
+                                    ori_shape=(h, w),
+                                    pad_shape=(h, w),
+                                    batch_input_shape=(h, w),
+                                    scale_factor=(1.0, 1.0)))
+        for _ in range(batch_size)
+    ]
+    return inputs, samples
+
+
+def sync(device):
+    if str(device).startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def timed(fn, device):
+    sync(device)
+    t = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t
+
+
+def extra_pixels(tta, shape):
+    crops = tta.last_debug['crops']
+    px = sum(
+        float(((c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1])).sum())
+        for c in crops) * tta.crop_scale**2
+    return len(crops), sum(
+        len(c) for c in crops), px / (len(crops) * shape[0] * shape[1])
+
+
+@torch.no_grad()
+def sae_share(tta, inputs, samples, iters, device):
+    """Median times: plain first pass, hooked first pass, maps + selection."""
+    det = tta.module
+    hp, wp = inputs.shape[-2:]
+    grid = (math.ceil(hp / tta.grid_stride), math.ceil(wp / tta.grid_stride))
+    plain, hooked, maps = [], [], []
+    for _ in range(iters + 1):
+        plain.append(
+            timed(lambda: det.predict(inputs, copy.deepcopy(samples)), device))
+        rec = DecoderAttentionRecorder(det, tta.layers)
+
+        def run():
+            with rec:
+                det.predict(inputs, copy.deepcopy(samples))
+
+        hooked.append(timed(run, device))
+
+        def post():
+            sae, sal = tta.attention_maps(rec, grid)
+            for b, s in enumerate(samples):
+                tta.choose_crops(sae[b], sal[b], s.metainfo['img_shape'],
+                                 rec.records[0]['num_heads'])
+
+        maps.append(timed(post, device))
+    med = [statistics.median(v[1:]) for v in (plain, hooked, maps)]
+    return med
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    dev = torch.device(args.device)
+    det = build(args.config, dev, args.num_queries)
+    inputs, samples = fake_batch(args.batch_size, args.shape, dev)
+    h, w = args.shape
+    tile = uniform_windows((h, w), tuple(args.grid), 0.2)[0]
+    tile_ratio = (float(tile[3] / h), float(tile[2] / w))
+    n_tiles = args.grid[0] * args.grid[1]
+    common = dict(min_mass_ratio=0.0, keep_debug=True)
+    runners = {
+        'plain':
+        None,
+        'vicrop':
+        ViCropTTAModel(det,
+                       budget=args.budget,
+                       max_crops=args.max_crops,
+                       window_ratios=(args.window_ratio, ),
+                       crop_scale=args.crop_scale,
+                       **common),
+        'uniform':
+        ViCropTTAModel(det,
+                       mode='uniform',
+                       slice_grid=tuple(args.grid),
+                       overlap_ratio=0.2,
+                       crop_scale=args.uniform_scale,
+                       **common),
+        'vicrop@uniform':
+        ViCropTTAModel(det,
+                       budget=None,
+                       max_crops=n_tiles,
+                       window_ratios=(tile_ratio, ),
+                       window_iou_thr=0.5,
+                       crop_scale=args.uniform_scale,
+                       **common),
+    }
+
+    def run(name):
+        s = copy.deepcopy(samples)
+        if runners[name] is None:
+            return det.predict(inputs, s)
+        return runners[name].predict(inputs, s)
+
+    times = {n: [] for n in runners}
+    with torch.no_grad():
+        for it in range(args.warmup + args.iters):
+            for n in runners:
+                t = timed(lambda: run(n), dev)
+                if it >= args.warmup:
+                    times[n].append(t)
+    med = {n: statistics.median(v) for n, v in times.items()}
+    print(f'device: {dev}  config: {args.config}  input: {args.batch_size}x3x'
+          f'{h}x{w}  queries: {det.num_queries}  decoder layers: '
+          f'{len(det.decoder.layers)}  threads: {torch.get_num_threads()}')
+    print(f'{"method":<16}{"latency (s)":>12}{"x plain":>9}{"crops/img":>11}'
+          f'{"extra px":>10}')
+    for n in runners:
+        crops, px = 0.0, 0.0
+        if runners[n] is not None:
+            n_img, n_crops, px = extra_pixels(runners[n], args.shape)
+            crops = n_crops / n_img
+        print(f'{n:<16}{med[n]:>12.3f}{med[n] / med["plain"]:>9.3f}'
+              f'{crops:>11.1f}{px:>10.2f}')
+    plain, hooked, post = sae_share(runners['vicrop'], inputs, samples,
+                                    max(args.iters, 3), dev)
+    share = (max(hooked - plain, 0.0) + post) / plain
+    print(f'\nSAE: plain first pass {plain:.3f} s, with hooks {hooked:.3f} s, '
+          f'splat+entropy+selection {post * 1e3:.1f} ms -> '
+          f'{100 * share:.2f}% of the first pass')
+
+
+if __name__ == '__main__':
+    main()
