@@ -1,11 +1,11 @@
-from .build import build_detector_offline, drop_pretrained
+from .build import build_detector_offline, drop_pretrained, random_test_batch
 from .checkpoint import register_checkpoint_safe_globals
 from .config import (add_cfg_options_arg, add_runner_args, load_tool_config,
                      parse_hw, parse_runner_args)
 from .dist import setup_cpu_distributed
 
 __all__ = [
-    'build_detector_offline', 'drop_pretrained',
+    'build_detector_offline', 'drop_pretrained', 'random_test_batch',
     'register_checkpoint_safe_globals', 'add_cfg_options_arg',
     'add_runner_args', 'load_tool_config', 'parse_hw', 'parse_runner_args',
     'setup_cpu_distributed'

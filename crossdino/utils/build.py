@@ -2,6 +2,7 @@
 import logging
 from typing import Optional
 
+import torch
 import torch.nn as nn
 from mmengine.config import Config
 
@@ -49,3 +50,24 @@ def build_detector_offline(cfg: Config,
     else:
         load_checkpoint(model, checkpoint, map_location='cpu')
     return model.to(device).eval()
+
+
+def random_test_batch(batch_size: int, height: int, width: int,
+                      seed: int = 0) -> dict:
+    """Random uint8 images with the metainfo a test pipeline would give.
+
+    Returns ``dict(inputs=[(3, H, W) uint8] * B, data_samples=[...])``, the
+    input of ``model.data_preprocessor`` / ``model.test_step``.
+    """
+    from mmdet.structures import DetDataSample
+    gen = torch.Generator().manual_seed(seed)
+    inputs = torch.randint(
+        0, 256, (batch_size, 3, height, width), dtype=torch.uint8,
+        generator=gen)
+    samples = [
+        DetDataSample(metainfo=dict(
+            img_id=i, img_path=f'random_{i}.jpg', ori_shape=(height, width),
+            img_shape=(height, width), scale_factor=(1.0, 1.0)))
+        for i in range(batch_size)
+    ]
+    return dict(inputs=list(inputs), data_samples=samples)

@@ -35,23 +35,7 @@ import torch  # noqa: E402
 import crossdino  # noqa: E402,F401  (registers modules, checkpoint loading)
 from crossdino.utils import (add_cfg_options_arg,  # noqa: E402
                              build_detector_offline, load_tool_config,
-                             parse_hw)
-
-
-
-
-def synthetic_batch(batch_size, height, width, seed=0):
-    """A test-pipeline-like batch of random uint8 images."""
-    from mmdet.structures import DetDataSample
-    gen = torch.Generator().manual_seed(seed)
-    inputs, samples = [], []
-    for i in range(batch_size):
-        inputs.append(torch.randint(0, 256, (3, height, width),
-                                    dtype=torch.uint8, generator=gen))
-        samples.append(DetDataSample(metainfo=dict(
-            img_id=i, img_path=f'random_{i}.jpg', ori_shape=(height, width),
-            img_shape=(height, width), scale_factor=(1.0, 1.0))))
-    return dict(inputs=inputs, data_samples=samples)
+                             parse_hw, random_test_batch)
 
 
 def dataset_batches(cfg, batch_size):
@@ -217,7 +201,7 @@ def benchmark_config(args, height, width):
         batches = dataset_batches(cfg, args.batch_size)
         source = 'test_dataloader'
     else:
-        batch = synthetic_batch(args.batch_size or 1, height, width)
+        batch = random_test_batch(args.batch_size or 1, height, width)
         batches = iter(lambda: batch, None)  # the same batch every time
         source = f'random {height}x{width}'
     res = run_benchmark(model, batches, args.num_warmup, args.num_iters,

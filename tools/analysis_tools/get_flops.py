@@ -39,7 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 import crossdino  # noqa: E402,F401  (registers modules)
 from crossdino.utils import (add_cfg_options_arg,  # noqa: E402
                              build_detector_offline, load_tool_config,
-                             parse_hw)
+                             parse_hw, random_test_batch)
 
 # Multiply-adds per output element and channel of grid_sampler_2d, by its
 # interpolation_mode argument (0 bilinear, 1 nearest, 2 bicubic).
@@ -116,23 +116,11 @@ def count_flops(module, *args, components=None, **kwargs):
     return counter.get_total_flops(), per_component, per_op, out
 
 
-
-
-
 def make_batch(model, batch_size, height, width, seed=0):
     """Random uint8 images with the metainfo a test pipeline would give,
     run through the model's data preprocessor (normalise, pad, stack)."""
-    from mmdet.structures import DetDataSample
-    gen = torch.Generator().manual_seed(seed)
-    inputs, samples = [], []
-    for i in range(batch_size):
-        inputs.append(torch.randint(0, 256, (3, height, width),
-                                    dtype=torch.uint8, generator=gen))
-        samples.append(DetDataSample(metainfo=dict(
-            img_id=i, img_path=f'random_{i}.jpg', ori_shape=(height, width),
-            img_shape=(height, width), scale_factor=(1.0, 1.0))))
     data = model.data_preprocessor(
-        dict(inputs=inputs, data_samples=samples), False)
+        random_test_batch(batch_size, height, width, seed), False)
     return data['inputs'], data['data_samples']
 
 
