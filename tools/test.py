@@ -13,12 +13,10 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import Config  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 import crossdino  # noqa: E402,F401  (registers modules, checkpoint loading)
-from crossdino.utils import (add_runner_args, load_tool_config,  # noqa: E402
-                             parse_runner_args, setup_cpu_distributed)
+from crossdino.utils import (add_runner_args, build_runner,  # noqa: E402
+                             load_tool_config, parse_runner_args)
 
 
 def parse_args(argv=None):
@@ -33,8 +31,6 @@ def parse_args(argv=None):
         '--show-dir',
         help='directory (inside the work dir) where images with predicted '
         'boxes are written')
-    parser.add_argument(
-        '--show-interval', type=int, default=1, help='draw every N-th image')
     parser.add_argument(
         '--score-thr', type=float, default=0.3,
         help='score threshold of the drawn boxes')
@@ -55,7 +51,6 @@ def trigger_visualization_hook(cfg, args):
                            '(DetVisualizationHook) in default_hooks')
     vis = hooks['visualization']
     vis['draw'] = True
-    vis['interval'] = args.show_interval
     vis['score_thr'] = args.score_thr
     if args.show:
         vis['show'] = True
@@ -92,10 +87,7 @@ def build_cfg(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
-    setup_cpu_distributed(cfg, args.launcher)
-    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
-              RUNNERS.build(cfg))
-    return runner.test()
+    return build_runner(cfg, args.launcher).test()
 
 
 if __name__ == '__main__':

@@ -14,12 +14,10 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import Config  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 import crossdino  # noqa: E402,F401  (registers modules, checkpoint loading)
-from crossdino.utils import (add_runner_args, load_tool_config,  # noqa: E402
-                             parse_runner_args, setup_cpu_distributed)
+from crossdino.utils import (add_runner_args, build_runner,  # noqa: E402
+                             load_tool_config, parse_runner_args)
 
 
 def parse_args(argv=None):
@@ -71,10 +69,7 @@ def build_cfg(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
-    setup_cpu_distributed(cfg, args.launcher)
-    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
-              RUNNERS.build(cfg))
-    runner.train()
+    build_runner(cfg, args.launcher).train()
 
 
 if __name__ == '__main__':

@@ -67,3 +67,18 @@ def load_tool_config(config: str,
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config))[0])
     return cfg
+
+
+def build_runner(cfg: Config, launcher: str = 'none'):
+    """The Runner of ``cfg`` (``runner_type`` honoured), ready on CPU hosts.
+
+    Multi-process runs without a GPU get a gloo process group first
+    (:func:`crossdino.utils.setup_cpu_distributed`).
+    """
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from .dist import setup_cpu_distributed
+    setup_cpu_distributed(cfg, launcher)
+    return (RUNNERS.build(cfg)
+            if 'runner_type' in cfg else Runner.from_cfg(cfg))
