@@ -1,6 +1,6 @@
 # The embedded demo: DINO shrunk to train on the synthetic VisDrone-layout
 # dataset (tools/dataset_converters/make_synthetic_visdrone.py) on a 2-core CPU
-# in a few minutes. Same pipeline, converter, metric and tools as the real run.
+# in about 10 minutes. Same pipeline, converter, metric and tools as the real run.
 _base_ = '../dino/dino-4scale_r50_visdrone.py'
 
 data_root = 'data/synthetic_visdrone/'
