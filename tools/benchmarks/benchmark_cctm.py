@@ -21,12 +21,12 @@ import time
 
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 import crossdino  # noqa: E402,F401
+from crossdino.utils.build import drop_pretrained, init_weights_quietly  # noqa: E402,E501
 
 DINO_CFG = 'configs/cross_dino/baselines/dino-4scale_r50_8xb2-12e_coco.py'
 CROSS_CFG = 'configs/cross_dino/cross-dino-4scale_r50_8xb2-12e_coco.py'
@@ -59,7 +59,7 @@ def build(path, device, overrides=()):
     register_all_modules()
     cfg = Config.fromfile(osp.join(ROOT, path))
     model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.backbone.init_cfg = None
+    drop_pretrained(model_cfg)
     for item in overrides:
         key, value = item.split('=', 1)
         node = model_cfg
@@ -69,11 +69,7 @@ def build(path, device, overrides=()):
         node[leaf] = eval(value)  # noqa: S307 (numbers and strings)
     torch.manual_seed(0)
     model = MODELS.build(model_cfg)
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel('WARNING')  # init_weights reports every parameter
-    model.init_weights()
-    logger.setLevel(level)
+    init_weights_quietly(model)
     return model.to(device)
 
 

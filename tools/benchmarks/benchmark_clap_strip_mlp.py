@@ -33,7 +33,6 @@ the ratio is fair even when the absolute numbers drift.
 """
 import argparse
 import json
-import logging
 import os.path as osp
 import resource
 import statistics
@@ -53,11 +52,6 @@ PAPER_DETECTOR_PARAMS_M = {'DINO-CLAP-Strip-T': 44, 'DINO-R50': 47}
 TABLE_SIZES = [(224, 224), (512, 512), (800, 1333), (1080, 1920)]
 
 
-def quiet_logger():
-    from mmengine.logging import MMLogger
-    MMLogger.get_current_instance().setLevel(logging.WARNING)
-
-
 def build_detector(path,
                    num_classes=None,
                    device='cpu',
@@ -68,16 +62,16 @@ def build_detector(path,
 
     from mmdet.registry import MODELS
     import crossdino  # noqa: F401
+    from crossdino.utils.build import drop_pretrained, init_weights_quietly
     cfg = Config.fromfile(path)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    cfg.model.backbone.init_cfg = None  # random weights, no download
+    drop_pretrained(cfg.model)  # random weights, no download
     cfg.model.backbone.update(backbone_overrides)
     if num_classes is not None:
         cfg.model.bbox_head.num_classes = num_classes
     model = MODELS.build(cfg.model)
     if init:
-        quiet_logger()
-        model.init_weights()
+        init_weights_quietly(model)
     return model.to(device)
 
 

@@ -125,18 +125,17 @@ def build(cfg_path, args):
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
 
-    from mmengine.logging import MMLogger
 
     import crossdino  # noqa: F401
+    from crossdino.utils.build import drop_pretrained, init_weights_quietly
     register_all_modules()
-    MMLogger.get_current_instance().setLevel('WARNING')  # init_weights log
     cfg = Config.fromfile(osp.join(ROOT, cfg_path)).model
-    cfg.backbone.init_cfg = None
+    drop_pretrained(cfg)
     if args.sigma is not None and cfg.type.startswith('ENACT'):
         cfg.encoder.layer_cfg.self_attn_cfg.sigma = args.sigma
     torch.manual_seed(0)
     model = MODELS.build(cfg)
-    model.init_weights()
+    init_weights_quietly(model)
     model.to(args.device)
     inputs, samples = load_batch(args.data_dir, args.shape, args.batch_size,
                                  args.num_gts, args.device)
