@@ -29,17 +29,16 @@ Output format (other parts of crossdino depend on it)::
 
 Boxes are ``[x, y, w, h]`` floats clipped to the image, ``area = w * h``.
 """
-import json
-import math
-import os
-import os.path as osp
 import re
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import List, Tuple
 
 import numpy as np
+
+from .common import (IMG_EXTENSIONS, SIZE_RANGES, PathLike, clip_xywh,
+                     dump_json_atomic, format_table, list_files, maybe_tqdm,
+                     preview, read_image_size, size_bucket_counts)
 
 __all__ = [
     'VISDRONE_CLASSES', 'VISDRONE_CATEGORIES', 'IGNORED_VISDRONE_CATEGORIES',
@@ -48,8 +47,6 @@ __all__ = [
     'format_summary'
 ]
 
-PathLike = Union[str, os.PathLike]
-
 VISDRONE_CLASSES = ('pedestrian', 'people', 'bicycle', 'car', 'van', 'truck',
                     'tricycle', 'awning-tricycle', 'bus', 'motor')
 VISDRONE_CATEGORIES = tuple(
@@ -57,19 +54,6 @@ VISDRONE_CATEGORIES = tuple(
 # 0: "ignored region", 11: "others"; neither is evaluated.
 IGNORED_VISDRONE_CATEGORIES = (0, 11)
 MAX_VISDRONE_CATEGORY = 11
-
-# Object size ranges on sqrt(box area) in pixels: AI-TOD's very tiny / tiny /
-# small split, with COCO medium and large merged, plus a bucket for the
-# sub-2-pixel boxes that no detector can be expected to find.
-SIZE_RANGES = (
-    ('<2', 0.0, 2.0),
-    ('very_tiny', 2.0, 8.0),
-    ('tiny', 8.0, 16.0),
-    ('small', 16.0, 32.0),
-    ('medium+', 32.0, math.inf),
-)
-
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 
 NUM_FIELDS = 8
 # 8 integers; a trailing comma and surrounding whitespace (including the
@@ -138,75 +122,6 @@ def parse_visdrone_txt(path: PathLike,
     return np.array(rows, dtype=np.int64).reshape(-1, NUM_FIELDS), malformed
 
 
-def _clip_boxes(rows: np.ndarray, width: int, height: int,
-                min_size: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Clip VisDrone boxes to the image and flag the degenerate ones.
-
-    Args:
-        rows: (N, 8) parsed rows, see :func:`parse_visdrone_txt`.
-        width, height: image size in pixels.
-        min_size: boxes whose clipped width or height is ``<= min_size`` are
-            dropped.
-
-    Returns:
-        tuple: ``(xywh, keep, clipped)``: (N, 4) float64 clipped boxes and
-        two (N,) bool masks.
-    """
-    x1y1 = rows[:, :2].astype(np.float64)
-    x2y2 = x1y1 + rows[:, 2:4]
-    lim = np.array([width, height], dtype=np.float64)
-    cx1y1 = np.clip(x1y1, 0, lim)
-    cx2y2 = np.clip(x2y2, 0, lim)
-    wh = cx2y2 - cx1y1
-    keep = (wh > min_size).all(axis=1)
-    clipped = ((cx1y1 != x1y1) | (cx2y2 != x2y2)).any(axis=1)
-    return np.concatenate([cx1y1, wh], axis=1), keep, clipped
-
-
-def _size_bucket_counts(xywh: np.ndarray) -> Dict[str, int]:
-    """Count boxes per :data:`SIZE_RANGES` bucket of sqrt(area)."""
-    side = np.sqrt(xywh[:, 2] * xywh[:, 3])
-    return {
-        name: int(((side >= lo) & (side < hi)).sum())
-        for name, lo, hi in SIZE_RANGES
-    }
-
-
-def _list_files(folder: Path, extensions: Sequence[str]) -> Dict[str, Path]:
-    """Map file stem -> path for files in ``folder`` with ``extensions``."""
-    files: Dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in extensions:
-            continue
-        if path.stem in files:
-            raise ValueError(f'{folder}: two files share the stem '
-                             f'{path.stem!r}: {files[path.stem].name} and '
-                             f'{path.name}')
-        files[path.stem] = path
-    return files
-
-
-def _read_image_size(path: Path) -> Tuple[int, int]:
-    """(width, height) from the image header, without decoding pixels."""
-    from PIL import Image  # lazy: only the converter needs PIL
-    with Image.open(path) as img:
-        width, height = img.size
-    if width <= 0 or height <= 0:
-        raise ValueError(f'invalid image size {width}x{height}')
-    return width, height
-
-
-def _maybe_tqdm(iterable, total: int, desc: str, enabled: bool):
-    """Wrap ``iterable`` in a tqdm bar when enabled and tqdm is installed."""
-    if not enabled:
-        return iterable
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, unit='img', leave=False)
-
-
 def build_visdrone_coco(split_dir: PathLike,
                         *,
                         min_size: float = 0.0,
@@ -239,8 +154,8 @@ def build_visdrone_coco(split_dir: PathLike,
                 f'images/*.jpg and annotations/*.txt (one .txt per image, '
                 f'same stem), e.g. VisDrone2019-DET-val/images and '
                 f'VisDrone2019-DET-val/annotations')
-    images = _list_files(img_dir, IMG_EXTENSIONS)
-    txts = _list_files(ann_dir, ('.txt', ))
+    images = list_files(img_dir, IMG_EXTENSIONS)
+    txts = list_files(ann_dir, ('.txt', ))
 
     summary = dict(
         split_dir=str(split_dir),
@@ -265,10 +180,10 @@ def build_visdrone_coco(split_dir: PathLike,
     coco_images, coco_anns = [], []
     class_counts = np.zeros(MAX_VISDRONE_CATEGORY + 1, dtype=np.int64)
     object_boxes = []
-    for stem, img_path in _maybe_tqdm(images.items(), len(images),
+    for stem, img_path in maybe_tqdm(images.items(), len(images),
                                       split_dir.name, progress):
         try:
-            width, height = _read_image_size(img_path)
+            width, height = read_image_size(img_path)
         except Exception as e:  # noqa: BLE001 - any decoder error is skipped
             summary['unreadable'].append(img_path.name)
             warnings.warn(f'{img_path}: unreadable image ({e}), skipped')
@@ -285,7 +200,7 @@ def build_visdrone_coco(split_dir: PathLike,
         rows, num_malformed = parse_visdrone_txt(txts[stem], strict=strict)
         summary['malformed'] += num_malformed
 
-        xywh, keep, clipped = _clip_boxes(rows, width, height, min_size)
+        xywh, keep, clipped = clip_xywh(rows[:, :4], width, height, min_size)
         summary['dropped_zero_area'] += int((~keep).sum())
         summary['clipped'] += int((clipped & keep).sum())
         rows, xywh = rows[keep], xywh[keep]
@@ -318,7 +233,7 @@ def build_visdrone_coco(split_dir: PathLike,
     summary['ignored_regions'] = int(
         class_counts[list(IGNORED_VISDRONE_CATEGORIES)].sum())
     if object_boxes:
-        summary['instances_per_size'] = _size_bucket_counts(
+        summary['instances_per_size'] = size_bucket_counts(
             np.concatenate(object_boxes))
 
     coco = dict(
@@ -326,28 +241,6 @@ def build_visdrone_coco(split_dir: PathLike,
         annotations=coco_anns,
         categories=[dict(c) for c in VISDRONE_CATEGORIES])
     return coco, summary
-
-
-def dump_json_atomic(obj, path: PathLike) -> None:
-    """Write ``obj`` as JSON to ``path`` via a temporary file and a rename.
-
-    The rename is atomic on POSIX, so an interrupted run leaves either the
-    previous file or none, never a truncated one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            json.dump(obj, f, separators=(',', ':'))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def convert_visdrone_split(split_dir: PathLike,
@@ -392,12 +285,6 @@ def convert_visdrone_split(split_dir: PathLike,
     return summary
 
 
-def _preview(names: Sequence[str], limit: int = 3) -> str:
-    """First ``limit`` names, then how many more."""
-    more = f', ... (+{len(names) - limit})' if len(names) > limit else ''
-    return ', '.join(names[:limit]) + more
-
-
 def format_summary(summary: dict) -> str:
     """Render a :func:`convert_visdrone_split` summary as a text table."""
     total = max(summary['instances'], 1)
@@ -428,12 +315,9 @@ def format_summary(summary: dict) -> str:
                        ('orphan_annotations', 'annotations without image')):
         names = summary[key]
         rows.append((label, str(len(names)) +
-                     (f': {_preview(names)}' if names else '')))
+                     (f': {preview(names)}' if names else '')))
 
-    width = max(len(k) for k, _ in rows)
     header = f"VisDrone-DET {summary['split_dir']}"
     if 'out_json' in summary:
         header += f" -> {summary['out_json']}"
-    rule = '-' * min(max(len(header), width + 20), 100)
-    body = [f'{k:<{width}}  {v}'.rstrip() for k, v in rows]
-    return '\n'.join([header, rule, *body, rule])
+    return format_table(header, rows)

@@ -1,0 +1,167 @@
+"""Pieces shared by crossdino's dataset converters.
+
+Every converter writes the same COCO layout (see
+:mod:`crossdino.datasets.converters.visdrone`): images with ids 1.. in file
+name order, ``[x, y, w, h]`` float boxes clipped to the image, objects with
+``iscrowd: 0`` and ignored regions as ``category_id: 0, iscrowd: 1,
+ignore: 1``, and a summary dict rendered by :func:`format_table`.
+"""
+import json
+import math
+import os
+import os.path as osp
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterable, List, Sequence, Tuple, Union
+
+import numpy as np
+
+__all__ = [
+    'PathLike', 'SIZE_RANGES', 'IMG_EXTENSIONS', 'clip_xywh',
+    'size_bucket_counts', 'list_files', 'read_image_size', 'maybe_tqdm',
+    'dump_json_atomic', 'preview', 'format_table', 'ignored_region_ann'
+]
+
+PathLike = Union[str, os.PathLike]
+
+# Object size ranges on sqrt(box area) in pixels: AI-TOD's very tiny / tiny /
+# small split, with COCO medium and large merged, plus a bucket for the
+# sub-2-pixel boxes that no detector can be expected to find.
+SIZE_RANGES = (
+    ('<2', 0.0, 2.0),
+    ('very_tiny', 2.0, 8.0),
+    ('tiny', 8.0, 16.0),
+    ('small', 16.0, 32.0),
+    ('medium+', 32.0, math.inf),
+)
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
+
+
+def clip_xywh(xywh: np.ndarray, width: int, height: int,
+              min_size: float = 0.0
+              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clip ``[x, y, w, h]`` boxes to the image and flag degenerate ones.
+
+    Args:
+        xywh: (N, 4) boxes, any numeric dtype.
+        width, height: image size in pixels.
+        min_size: boxes whose clipped width or height is ``<= min_size`` are
+            flagged for dropping (0 flags only empty boxes).
+
+    Returns:
+        tuple: ``(clipped_xywh, keep, clipped)``: (N, 4) float64 boxes and
+        two (N,) bool masks (``clipped`` is True where clipping changed a
+        coordinate).
+    """
+    xywh = np.asarray(xywh, dtype=np.float64).reshape(-1, 4)
+    x1y1 = xywh[:, :2]
+    x2y2 = x1y1 + xywh[:, 2:]
+    lim = np.array([width, height], dtype=np.float64)
+    cx1y1 = np.clip(x1y1, 0, lim)
+    cx2y2 = np.clip(x2y2, 0, lim)
+    wh = cx2y2 - cx1y1
+    keep = (wh > min_size).all(axis=1)
+    clipped = ((cx1y1 != x1y1) | (cx2y2 != x2y2)).any(axis=1)
+    return np.concatenate([cx1y1, wh], axis=1), keep, clipped
+
+
+def size_bucket_counts(xywh: np.ndarray) -> Dict[str, int]:
+    """Count boxes per :data:`SIZE_RANGES` bucket of sqrt(area)."""
+    xywh = np.asarray(xywh, dtype=np.float64).reshape(-1, 4)
+    side = np.sqrt(xywh[:, 2] * xywh[:, 3])
+    return {
+        name: int(((side >= lo) & (side < hi)).sum())
+        for name, lo, hi in SIZE_RANGES
+    }
+
+
+def list_files(folder: Path, extensions: Sequence[str]) -> Dict[str, Path]:
+    """Map file stem -> path for files in ``folder`` with ``extensions``.
+
+    Raises:
+        ValueError: two files share a stem (e.g. ``a.jpg`` and ``a.png``).
+    """
+    files: Dict[str, Path] = {}
+    for path in sorted(Path(folder).iterdir()):
+        if not path.is_file() or path.suffix.lower() not in extensions:
+            continue
+        if path.stem in files:
+            raise ValueError(f'{folder}: two files share the stem '
+                             f'{path.stem!r}: {files[path.stem].name} and '
+                             f'{path.name}')
+        files[path.stem] = path
+    return files
+
+
+def read_image_size(path: PathLike) -> Tuple[int, int]:
+    """(width, height) from the image header, without decoding pixels."""
+    from PIL import Image  # lazy: only the converters need PIL
+    with Image.open(path) as img:
+        width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ValueError(f'invalid image size {width}x{height}')
+    return width, height
+
+
+def maybe_tqdm(iterable: Iterable, total: int, desc: str, enabled: bool,
+               unit: str = 'img') -> Iterable:
+    """Wrap ``iterable`` in a tqdm bar when enabled and tqdm is installed."""
+    if not enabled:
+        return iterable
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, unit=unit, leave=False)
+
+
+def dump_json_atomic(obj, path: PathLike) -> None:
+    """Write ``obj`` as JSON to ``path`` via a temporary file and a rename.
+
+    The rename is atomic on POSIX, so an interrupted run leaves either the
+    previous file or none, never a truncated one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            json.dump(obj, f, separators=(',', ':'))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def preview(names: Sequence[str], limit: int = 3) -> str:
+    """First ``limit`` names, then how many more."""
+    names = list(names)
+    more = f', ... (+{len(names) - limit})' if len(names) > limit else ''
+    return ', '.join(str(n) for n in names[:limit]) + more
+
+
+def format_table(header: str, rows: Sequence[Tuple[str, str]]) -> str:
+    """Render ``(label, value)`` rows under ``header`` as a text table."""
+    width = max((len(k) for k, _ in rows), default=0)
+    rule = '-' * min(max(len(header), width + 20), 100)
+    body = [f'{k:<{width}}  {v}'.rstrip() for k, v in rows]
+    return '\n'.join([header, rule, *body, rule])
+
+
+def ignored_region_ann(ann_id: int, image_id: int, box: List[float],
+                       **extra) -> dict:
+    """A COCO annotation for an ignored region in crossdino's layout."""
+    return dict(
+        id=ann_id,
+        image_id=image_id,
+        category_id=0,
+        bbox=list(box),
+        area=box[2] * box[3],
+        iscrowd=1,
+        ignore=1,
+        **extra)
