@@ -1,16 +1,10 @@
 # Cross-DINO-CLAP-Strip-T on VisDrone2019-DET (Tables III, VII, X): the
-# paper's main VisDrone model. DINO-CLAP-Strip-T + CCTM + Boost (beta = 0.1).
-_base_ = '../dino/dino-4scale_clap-strip-t_visdrone.py'
+# paper's main VisDrone model, Boost loss with beta = 0.1.
+_base_ = [
+    '../_base_/models/cross-dino-4scale_clap-strip-t.py',
+    '../_base_/datasets/visdrone.py', '../_base_/schedules/adamw_12e.py',
+    '../_base_/default_runtime.py'
+]
+num_classes = 10
 
-model = dict(
-    type='CrossDINO',
-    cctm=dict(type='CCTM', mode='twice'),
-    bbox_head=dict(
-        type='CrossDINOHead',
-        loss_cls=dict(
-            _delete_=True,
-            type='BoostLoss',
-            alpha=0.25,
-            beta=0.1,
-            gamma=2.0,
-            loss_weight=1.0)))
+model = dict(bbox_head=dict(num_classes=num_classes, loss_cls=dict(beta=0.1)))

@@ -1,17 +1,11 @@
 # Cross-DINO-R50 on VisDrone2019-DET (Tables III and XI): DINO-R50 + CCTM
 # between encoder and decoder + Boost loss with beta = 0.1 (the VisDrone
-# value, Sec. IV-A / appendix Table X). Data and schedule: the DINO config.
-_base_ = '../dino/dino-4scale_r50_visdrone.py'
+# value, Sec. IV-A / appendix Table X).
+_base_ = [
+    '../_base_/models/cross-dino-4scale_r50.py',
+    '../_base_/datasets/visdrone.py', '../_base_/schedules/adamw_12e.py',
+    '../_base_/default_runtime.py'
+]
+num_classes = 10
 
-model = dict(
-    type='CrossDINO',
-    cctm=dict(type='CCTM', mode='twice'),
-    bbox_head=dict(
-        type='CrossDINOHead',
-        loss_cls=dict(
-            _delete_=True,
-            type='BoostLoss',
-            alpha=0.25,
-            beta=0.1,
-            gamma=2.0,
-            loss_weight=1.0)))
+model = dict(bbox_head=dict(num_classes=num_classes, loss_cls=dict(beta=0.1)))

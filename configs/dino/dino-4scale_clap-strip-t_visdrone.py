@@ -1,28 +1,12 @@
-# DINO-CLAP-Strip-T (Cross-DINO, Tables I and III): DINO-4scale on VisDrone2019-DET
-# with the CLAP-Strip-T backbone instead of ResNet-50. The backbone gives the
-# stride-8/16/32 levels (160/320/640 channels); the ChannelMapper adds the
-# stride-64 level with its extra 3x3 stride-2 conv, as for R50. Everything else
-# (data, schedule, detector) is the DINO-R50 VisDrone config.
-#
-# Weights: the official Strip-MLP-T ImageNet checkpoint (82.2% top-1, from
-# github.com/Med-Process/Strip_MLP) loads as released; place it at the path
-# below or override it with
-#   --cfg-options model.backbone.init_cfg.checkpoint=PATH
-_base_ = './dino-4scale_r50_visdrone.py'
+# DINO-CLAP-Strip-T (Cross-DINO, Tables I and III) on VisDrone2019-DET: the
+# DINO-R50 VisDrone recipe with the CLAP-Strip-T backbone
+# (configs/_base_/models/dino-4scale_clap-strip-t.py says where the ImageNet
+# weights go).
+_base_ = [
+    '../_base_/models/dino-4scale_clap-strip-t.py',
+    '../_base_/datasets/visdrone.py', '../_base_/schedules/adamw_12e.py',
+    '../_base_/default_runtime.py'
+]
+num_classes = 10
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='CLAPStripMLP',
-        arch='tiny',
-        out_indices=(1, 2, 3),
-        # The official code's constant stochastic depth on every block.
-        drop_path_rate=0.1,
-        # BN keeps its ImageNet statistics (batch 4 of 800x1333 images is too
-        # small to re-estimate them); its affine parameters still train. The
-        # MLP-DINO reference trains BN in batch-statistics mode instead.
-        norm_eval=True,
-        clap_mode='even',
-        init_cfg=dict(
-            type='Pretrained', checkpoint='pretrained/strip_mlp_tiny.pth')),
-    neck=dict(in_channels=[160, 320, 640]))
+model = dict(bbox_head=dict(num_classes=num_classes))

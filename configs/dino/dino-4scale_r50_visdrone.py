@@ -2,80 +2,9 @@
 # 100 denoising queries, 10 classes, ResNet-50, 12-epoch AdamW recipe,
 # total batch 4 (1 GPU x 4; see auto_scale_lr for other layouts).
 _base_ = [
-    '../_base_/datasets/visdrone.py', '../_base_/schedules/adamw_12e.py',
-    '../_base_/default_runtime.py'
+    '../_base_/models/dino-4scale_r50.py', '../_base_/datasets/visdrone.py',
+    '../_base_/schedules/adamw_12e.py', '../_base_/default_runtime.py'
 ]
 num_classes = 10
 
-model = dict(
-    type='DINO',
-    num_queries=900,
-    with_box_refine=True,
-    as_two_stage=True,
-    data_preprocessor=dict(
-        type='DetDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_size_divisor=1),
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(1, 2, 3),
-        frozen_stages=1,
-        norm_cfg=dict(type='BN', requires_grad=False),
-        norm_eval=True,
-        style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
-    neck=dict(
-        type='ChannelMapper',
-        in_channels=[512, 1024, 2048],
-        kernel_size=1,
-        out_channels=256,
-        act_cfg=None,
-        norm_cfg=dict(type='GN', num_groups=32),
-        num_outs=4),
-    encoder=dict(
-        num_layers=6,
-        layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=256, num_levels=4, dropout=0.0),
-            ffn_cfg=dict(
-                embed_dims=256, feedforward_channels=2048, ffn_drop=0.0))),
-    decoder=dict(
-        num_layers=6,
-        return_intermediate=True,
-        layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0),
-            cross_attn_cfg=dict(embed_dims=256, num_levels=4, dropout=0.0),
-            ffn_cfg=dict(
-                embed_dims=256, feedforward_channels=2048, ffn_drop=0.0)),
-        post_norm_cfg=None),
-    positional_encoding=dict(
-        num_feats=128, normalize=True, offset=0.0, temperature=20),
-    bbox_head=dict(
-        type='DINOHead',
-        num_classes=num_classes,
-        sync_cls_avg_factor=True,
-        loss_cls=dict(
-            type='FocalLoss',
-            use_sigmoid=True,
-            gamma=2.0,
-            alpha=0.25,
-            loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-        loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
-    dn_cfg=dict(
-        label_noise_scale=0.5,
-        box_noise_scale=1.0,
-        group_cfg=dict(dynamic=True, num_groups=None, num_dn_queries=100)),
-    train_cfg=dict(
-        assigner=dict(
-            type='HungarianAssigner',
-            match_costs=[
-                dict(type='FocalLossCost', weight=2.0),
-                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])),
-    # Dense drone scenes hold hundreds of objects per image.
-    test_cfg=dict(max_per_img=300))
+model = dict(bbox_head=dict(num_classes=num_classes))
