@@ -18,7 +18,10 @@ vicrop = dict(
     window_iou_thr=0.25,
     min_mass_ratio=1.0,
     min_entropy=0.0,
-    nms=dict(type='nms', iou_threshold=0.5))
+    nms=dict(type='nms', iou_threshold=0.5),
+    # a 1/4-side crop needs far fewer than 900 queries; cuts the crop pass's
+    # fixed decoder cost (+17% instead of +48% latency, README)
+    crop_num_queries=300)
 model = dict(_delete_=True,
              type='ViCropTTAModel',
              module=_base_.model,

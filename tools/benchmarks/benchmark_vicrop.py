@@ -8,6 +8,8 @@ machine hits all alike; medians):
   ``--window-ratio``, ``--crop-scale``);
 - ``uniform``: SAHI-style tiles (``--grid``, 20% overlap) plus the full
   image, at the same crop scale;
+- ``vicrop-Nq``: ViCrop with ``--crop-num-queries`` decoder queries in the
+  crop pass (fewer queries: less fixed decoder cost, no top-k padding);
 - ``vicrop@uniform``: ViCrop choosing as many windows of the uniform tiles'
   size as the grid has tiles, i.e. the same extra pixels as ``uniform``.
 
@@ -62,6 +64,10 @@ def parse_args(argv=None):
     p.add_argument('--max-crops', type=int, default=4)
     p.add_argument('--window-ratio', type=float, default=0.25)
     p.add_argument('--crop-scale', type=float, default=2.0)
+    p.add_argument('--crop-num-queries',
+                   type=int,
+                   default=300,
+                   help='queries of the crop pass in the vicrop-Nq row')
     p.add_argument('--grid', type=int, nargs=2, default=(2, 2))
     p.add_argument('--uniform-scale',
                    type=float,
@@ -167,16 +173,16 @@ def main(argv=None):
     tile_ratio = (float(tile[3] / h), float(tile[2] / w))
     n_tiles = args.grid[0] * args.grid[1]
     common = dict(min_mass_ratio=0.0, keep_debug=True)
+    vicrop = dict(budget=args.budget,
+                  max_crops=args.max_crops,
+                  window_ratios=(args.window_ratio, ),
+                  crop_scale=args.crop_scale,
+                  **common)
+    nq = min(args.crop_num_queries, det.num_queries)
     runners = {
-        'plain':
-        None,
-        'vicrop':
-        ViCropTTAModel(det,
-                       budget=args.budget,
-                       max_crops=args.max_crops,
-                       window_ratios=(args.window_ratio, ),
-                       crop_scale=args.crop_scale,
-                       **common),
+        'plain': None,
+        'vicrop': ViCropTTAModel(det, **vicrop),
+        f'vicrop-{nq}q': ViCropTTAModel(det, crop_num_queries=nq, **vicrop),
         'uniform':
         ViCropTTAModel(det,
                        mode='uniform',

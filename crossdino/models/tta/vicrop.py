@@ -30,6 +30,7 @@ is exactly the detector's own prediction.
 scale and merge. Crops are cut from the network input (after the test
 pipeline's Resize), not from the original file.
 """
+import contextlib
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -336,6 +337,15 @@ class ViCropTTAModel(BaseTTAModel):
         overlap_ratio (float): uniform mode tile overlap. Default 0.2.
         keep_debug (bool): keep maps and windows of the last batch in
             ``self.last_debug`` (for visualisation). Default False.
+        crop_num_queries (int, optional): decoder queries of the second pass.
+            A crop shows a fraction of the image, so fewer queries suffice;
+            the detector keeps its first ``crop_num_queries`` learned queries
+            (DINO pairs them with its best-ranked proposals). It cuts the
+            fixed decoder cost of the crop pass, which dominates ViCrop's
+            overhead on small inputs, and the padding a two-stage DETR's
+            top-k needs (:meth:`min_crop_area`). Needs ``num_queries`` and
+            ``query_embedding`` on the detector (mmdet's DETR family).
+            Default None = the detector's own.
     """
 
     def __init__(self,
@@ -361,6 +371,7 @@ class ViCropTTAModel(BaseTTAModel):
                  slice_grid: Tuple[int, int] = (2, 2),
                  overlap_ratio: float = 0.2,
                  keep_debug: bool = False,
+                 crop_num_queries: Optional[int] = None,
                  data_preprocessor: Optional[dict] = None):
         super().__init__(module=module, data_preprocessor=data_preprocessor)
         if mode not in ('vicrop', 'uniform'):
@@ -391,6 +402,20 @@ class ViCropTTAModel(BaseTTAModel):
         self.overlap_ratio = overlap_ratio
         self.keep_debug = keep_debug
         self.last_debug: Optional[dict] = None
+        if crop_num_queries is not None:
+            nq = getattr(self.module, 'num_queries', None)
+            if nq is None or not isinstance(
+                    getattr(self.module, 'query_embedding', None),
+                    nn.Embedding):
+                raise TypeError(
+                    'crop_num_queries needs a detector with `num_queries` '
+                    'and a `query_embedding` nn.Embedding (mmdet DETR '
+                    f'family); {type(self.module).__name__} has not.')
+            if not 0 < crop_num_queries <= nq:
+                raise ValueError(f'crop_num_queries must be in 1..{nq} (the '
+                                 f'detector\'s num_queries), got '
+                                 f'{crop_num_queries}')
+        self.crop_num_queries = crop_num_queries
 
     # -- mmengine API ------------------------------------------------------
     def merge_preds(self, data_samples_list):
@@ -449,13 +474,30 @@ class ViCropTTAModel(BaseTTAModel):
         tokens, so a crop must yield at least that many tokens. Tokens scale
         with the area; the first pass gives the ratio.
         """
-        nq = getattr(self.module, 'num_queries', None)
+        nq = self.crop_num_queries or getattr(self.module, 'num_queries',
+                                              None)
         if spatial_shapes is None or nq is None or not getattr(
                 self.module, 'as_two_stage', False):
             return 0
         # one host sync per batch (a shape, not in a per-query loop)
         tokens = int(spatial_shapes.prod(-1).sum())
         return math.ceil(1.05 * nq * input_hw[0] * input_hw[1] / tokens)
+
+    @contextlib.contextmanager
+    def _crop_queries(self):
+        """Run the detector with ``crop_num_queries`` queries inside."""
+        det, k = self.module, self.crop_num_queries
+        if k is None or k == det.num_queries:
+            yield
+            return
+        full_nq, full_emb = det.num_queries, det.query_embedding
+        det.num_queries = k
+        det.query_embedding = nn.Embedding.from_pretrained(
+            full_emb.weight[:k], freeze=True)
+        try:
+            yield
+        finally:
+            det.num_queries, det.query_embedding = full_nq, full_emb
 
     def crop_batch(self,
                    inputs: Tensor,
@@ -561,7 +603,8 @@ class ViCropTTAModel(BaseTTAModel):
         batch, crop_samples, owners = self.crop_batch(
             inputs, crops, self.min_crop_area(recorder.spatial_shapes,
                                               (hp, wp)))
-        crop_results = det.predict(batch, crop_samples, rescale=False)
+        with self._crop_queries():
+            crop_results = det.predict(batch, crop_samples, rescale=False)
         extra: List[List[InstanceData]] = [[] for _ in results]
         for (b, crop, sxy), cr in zip(owners, crop_results):
             inst = cr.pred_instances

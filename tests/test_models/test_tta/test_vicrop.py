@@ -322,6 +322,39 @@ def test_crops_smaller_than_num_queries_tokens_are_padded(tiny_dino):
     assert len(out) == 2 and sum(len(c) for c in tta.last_debug['crops'])
 
 
+def test_crop_num_queries(tiny_dino):
+    kw = dict(budget=1.0, max_crops=2, min_mass_ratio=0.0)
+    full = _preds(ViCropTTAModel(tiny_dino, **kw).test_step(fake_data()))
+    same = _preds(
+        ViCropTTAModel(tiny_dino, crop_num_queries=20,
+                       **kw).test_step(fake_data()))
+    for p, o in zip(full, same):  # all 20 queries: the detector's own pass
+        assert torch.equal(p.bboxes, o.bboxes)
+    emb = tiny_dino.query_embedding
+    calls = []
+    det = tiny_dino
+    hook = det.decoder.register_forward_pre_hook(
+        lambda m, args, kwargs: calls.append(
+            (det.num_queries, kwargs['query'].shape[1],
+             torch.equal(kwargs['query'][0], emb.weight[:det.num_queries]))),
+        with_kwargs=True)
+    try:
+        fewer = ViCropTTAModel(tiny_dino, crop_num_queries=5, **kw)
+        out = fewer.test_step(fake_data())
+    finally:
+        hook.remove()
+    # first pass with all 20 queries, second pass with the first 5
+    assert [c[:2] for c in calls] == [(20, 20), (5, 5)] and calls[1][2]
+    assert tiny_dino.num_queries == 20 and tiny_dino.query_embedding is emb
+    assert len(out) == 2
+    # fewer queries also mean less padding for the two-stage top-k
+    shapes = torch.tensor([[12, 16], [6, 8]])
+    assert fewer.min_crop_area(shapes, (96, 128)) == math.ceil(
+        1.05 * 5 * 96 * 128 / 240)
+    with pytest.raises(ValueError, match=r'crop_num_queries must be in 1\.\.20'):
+        ViCropTTAModel(tiny_dino, crop_num_queries=21)
+
+
 def test_vis_tool_writes_png(synthetic_root, tmp_path):
     img = osp.join(synthetic_root, 'VisDrone2019-DET-val', 'images',
                    '0000001.jpg')
