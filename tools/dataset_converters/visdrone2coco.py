@@ -18,14 +18,14 @@ Example::
     python tools/dataset_converters/visdrone2coco.py data/VisDrone
 """
 import argparse
-import importlib.util
 import sys
 import warnings
 from pathlib import Path
 
-if importlib.util.find_spec('crossdino') is None:
-    # Run from a checkout without `pip install -e .`.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+if __name__ == '__main__':
+    # numpy/PIL only: skip crossdino/__init__ (torch, mmdet: ~10 s)
+    import _converters_only
+    _converters_only.enter()
 
 from crossdino.datasets.converters.visdrone import (  # noqa: E402
     convert_visdrone_split, format_summary)

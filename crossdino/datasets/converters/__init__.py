@@ -19,3 +19,33 @@ __all__ = [
     'parse_visdrone_txt', 'build_visdrone_coco', 'convert_visdrone_split',
     'format_summary'
 ]
+from .coco_check import check_coco_file, format_coco_report, validate_coco  # noqa: E402,E501
+from .nwpu_vhr10 import (NWPU_VHR10_CLASSES, build_nwpu_vhr10_coco,  # noqa: E402,E501
+                         convert_nwpu_vhr10, format_nwpu_summary,
+                         parse_nwpu_txt, split_coco)
+from .widerperson import (WIDERPERSON_LABELS, build_widerperson_coco,  # noqa: E402,E501
+                          convert_widerperson_split,
+                          format_widerperson_summary, parse_widerperson_txt)
+
+__all__ += [
+    'validate_coco', 'check_coco_file', 'format_coco_report',
+    'NWPU_VHR10_CLASSES', 'parse_nwpu_txt', 'build_nwpu_vhr10_coco',
+    'split_coco', 'convert_nwpu_vhr10', 'format_nwpu_summary',
+    'WIDERPERSON_LABELS', 'parse_widerperson_txt', 'build_widerperson_coco',
+    'convert_widerperson_split', 'format_widerperson_summary'
+]
+from .dota import (DOTA_V15_CLASSES, build_dota_coco,  # noqa: E402
+                   convert_dota_split, format_dota_summary, parse_dota_txt)
+from .patches import (PATCH_PRESETS, build_patch_coco,  # noqa: E402
+                      format_patch_summary, sliding_windows, split_coco_file,
+                      window_starts)
+from .sodad import (SODAD_CLASSES, build_sodad_coco,  # noqa: E402
+                    convert_sodad_split, format_sodad_summary)
+
+__all__ += [
+    'DOTA_V15_CLASSES', 'parse_dota_txt', 'build_dota_coco',
+    'convert_dota_split', 'format_dota_summary', 'PATCH_PRESETS',
+    'window_starts', 'sliding_windows', 'build_patch_coco', 'split_coco_file',
+    'format_patch_summary', 'SODAD_CLASSES', 'build_sodad_coco',
+    'convert_sodad_split', 'format_sodad_summary'
+]

@@ -275,6 +275,7 @@ def evaluate_tiny_coco(
     classwise: bool = False,
     cat_ids: Optional[Sequence[int]] = None,
     img_ids: Optional[Sequence[int]] = None,
+    range_iou_aps: bool = False,
 ) -> Dict[str, float]:
     """Evaluate boxes with COCO and tiny-object metrics in one COCOeval run.
 
@@ -301,6 +302,9 @@ def evaluate_tiny_coco(
         cat_ids (Sequence[int], optional): Categories to evaluate; all when
             None.
         img_ids (Sequence[int], optional): Images to evaluate; all when None.
+        range_iou_aps (bool): Also return ``AP_<name>_50`` and
+            ``AP_<name>_75`` per tiny range (e.g. SODA-D's AP_50 / AP_75 on
+            its 'Small' range), from the same COCOeval run.
 
     Returns:
         dict[str, float]: With ``M = max(max_dets)``: ``mAP``, ``mAP_50``,
@@ -368,6 +372,11 @@ def evaluate_tiny_coco(
             precision[..., coco_area[name], -1])
     for name, a in tiny_area.items():
         results[f'AP_{name}'] = _mean_valid(precision[..., a, -1])
+        if range_iou_aps:
+            results[f'AP_{name}_50'] = _mean_valid(
+                precision[iou_50][..., a, -1])
+            results[f'AP_{name}_75'] = _mean_valid(
+                precision[iou_75][..., a, -1])
     for m, max_det in enumerate(max_dets):
         results[f'AR@{max_det}'] = _mean_valid(recall[..., 0, m])
     for name in ('small', 'medium', 'large'):

@@ -69,6 +69,8 @@ class TinyObjectCocoMetric(CocoMetric):
             Defaults to 0.5.
         classwise (bool): Also report per-class AP and AP_50.
             Defaults to False.
+        range_iou_aps (bool): Also report ``AP_<name>_50`` and
+            ``AP_<name>_75`` per tiny range. Defaults to False.
         **kwargs: Other :class:`~mmdet.evaluation.CocoMetric` arguments
             (``iou_thrs``, ``metric_items``, ``format_only``,
             ``outfile_prefix``, ``backend_args``, ``prefix``, ...).
@@ -82,6 +84,7 @@ class TinyObjectCocoMetric(CocoMetric):
                  area_ranges: Optional[Mapping[str, Sequence[float]]] = None,
                  ignore_overlap_thr: Optional[float] = 0.5,
                  classwise: bool = False,
+                 range_iou_aps: bool = False,
                  **kwargs) -> None:
         if ann_file is None:
             raise ValueError(
@@ -108,6 +111,7 @@ class TinyObjectCocoMetric(CocoMetric):
                                    else area_ranges).items()
         }
         self.ignore_overlap_thr = ignore_overlap_thr
+        self.range_iou_aps = range_iou_aps
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Compute the metrics from processed results.
@@ -158,7 +162,8 @@ class TinyObjectCocoMetric(CocoMetric):
                 ignore_overlap_thr=self.ignore_overlap_thr,
                 classwise=self.classwise,
                 cat_ids=self.cat_ids,
-                img_ids=self.img_ids)
+                img_ids=self.img_ids,
+                range_iou_aps=self.range_iou_aps)
         finally:
             if tmp_dir is not None:
                 tmp_dir.cleanup()

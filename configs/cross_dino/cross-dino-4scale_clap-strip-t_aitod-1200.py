@@ -1,0 +1,12 @@
+# Cross-DINO-CLAP-Strip-T-1200 on AI-TOD (Table IV): the same model with the
+# 800x800 images resized to 1200x1200; beta = 0.05, batch 2.
+_base_ = [
+    '../_base_/models/cross-dino-4scale_clap-strip-t.py',
+    '../_base_/datasets/aitod_1200.py', '../_base_/schedules/adamw_12e.py',
+    '../_base_/default_runtime.py'
+]
+num_classes = 8
+
+model = dict(
+    bbox_head=dict(num_classes=num_classes, loss_cls=dict(beta=0.05)))
+auto_scale_lr = dict(base_batch_size=2)

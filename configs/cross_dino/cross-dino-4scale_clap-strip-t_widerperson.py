@@ -1,0 +1,11 @@
+# Cross-DINO-CLAP-Strip-T on WiderPerson (Table II): beta = 1.0, IterDet
+# protocol, total batch 8.
+_base_ = [
+    '../_base_/models/cross-dino-4scale_clap-strip-t.py',
+    '../_base_/datasets/widerperson.py', '../_base_/schedules/adamw_12e.py',
+    '../_base_/default_runtime.py'
+]
+num_classes = 1
+
+model = dict(bbox_head=dict(num_classes=num_classes))
+auto_scale_lr = dict(base_batch_size=8)

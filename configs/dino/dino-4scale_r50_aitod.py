@@ -1,0 +1,10 @@
+# DINO-R50 on AI-TOD (Cross-DINO Table IV baseline): 8 classes, 800x800,
+# batch 2 (SR-TOD / RFLA protocol).
+_base_ = [
+    '../_base_/models/dino-4scale_r50.py', '../_base_/datasets/aitod.py',
+    '../_base_/schedules/adamw_12e.py', '../_base_/default_runtime.py'
+]
+num_classes = 8
+
+model = dict(bbox_head=dict(num_classes=num_classes))
+auto_scale_lr = dict(base_batch_size=2)

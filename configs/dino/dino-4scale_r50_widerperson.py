@@ -1,0 +1,10 @@
+# DINO-R50 on WiderPerson (Cross-DINO Table II baseline): pedestrians, IterDet
+# protocol, AP / Recall / mMR on the Hard subset; total batch 8.
+_base_ = [
+    '../_base_/models/dino-4scale_r50.py', '../_base_/datasets/widerperson.py',
+    '../_base_/schedules/adamw_12e.py', '../_base_/default_runtime.py'
+]
+num_classes = 1
+
+model = dict(bbox_head=dict(num_classes=num_classes))
+auto_scale_lr = dict(base_batch_size=8)
