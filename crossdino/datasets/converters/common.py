@@ -12,14 +12,15 @@ import os
 import os.path as osp
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 __all__ = [
     'PathLike', 'SIZE_RANGES', 'IMG_EXTENSIONS', 'clip_xywh',
     'size_bucket_counts', 'list_files', 'read_image_size', 'maybe_tqdm',
-    'dump_json_atomic', 'preview', 'format_table', 'ignored_region_ann'
+    'dump_json_atomic', 'preview', 'format_table', 'instance_rows',
+    'cleanup_rows', 'name_list_rows', 'ignored_region_ann'
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -151,6 +152,63 @@ def format_table(header: str, rows: Sequence[Tuple[str, str]]) -> str:
     rule = '-' * min(max(len(header), width + 20), 100)
     body = [f'{k:<{width}}  {v}'.rstrip() for k, v in rows]
     return '\n'.join([header, rule, *body, rule])
+
+
+def instance_rows(summary: dict,
+                  images_detail: Optional[str] = None
+                  ) -> List[Tuple[str, str]]:
+    """The rows every converter summary starts with.
+
+    Args:
+        summary: with ``images``, ``images_with_objects``, ``instances``,
+            ``instances_per_class`` and ``instances_per_size`` (over
+            :data:`SIZE_RANGES`).
+        images_detail: text in brackets after the image count; defaults to
+            ``'<n> with objects'``.
+
+    Returns:
+        list[tuple[str, str]]: image and instance counts, then the
+        instances per class and per size with their share of all instances.
+    """
+    total = max(summary['instances'], 1)
+
+    def count(n: int) -> str:
+        return f'{n:>8d}  {100 * n / total:5.1f}%'
+
+    detail = images_detail or f"{summary['images_with_objects']} with objects"
+    return [
+        ('images', f"{summary['images']} ({detail})"),
+        ('instances', str(summary['instances'])),
+        ('per class', ''),
+        *((f'  {name}', count(n))
+          for name, n in summary['instances_per_class'].items()),
+        ('per size (sqrt area, px)', ''),
+        *((f'  {name}' if name.startswith('<') else
+           f'  {name} [{lo:g}, {hi:g})',
+           count(summary['instances_per_size'][name]))
+          for name, lo, hi in SIZE_RANGES),
+    ]
+
+
+def cleanup_rows(summary: dict, skipped: str = 'lines'
+                 ) -> List[Tuple[str, str]]:
+    """Rows for ``clipped``, ``dropped_zero_area`` and ``malformed``."""
+    return [
+        ('clipped boxes', str(summary['clipped'])),
+        ('dropped (empty after clip)', str(summary['dropped_zero_area'])),
+        (f'malformed {skipped} skipped', str(summary['malformed'])),
+    ]
+
+
+def name_list_rows(summary: dict, keys_labels: Sequence[Tuple[str, str]]
+                   ) -> List[Tuple[str, str]]:
+    """``(label, '<count>: <first names>')`` rows for lists of file names."""
+    rows = []
+    for key, label in keys_labels:
+        names = summary[key]
+        rows.append((label, str(len(names)) +
+                     (f': {preview(names)}' if names else '')))
+    return rows
 
 
 def ignored_region_ann(ann_id: int, image_id: int, box: List[float],

@@ -47,10 +47,10 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .common import (IMG_EXTENSIONS, SIZE_RANGES, PathLike, clip_xywh,
-                     dump_json_atomic, format_table, ignored_region_ann,
-                     list_files, maybe_tqdm, preview, read_image_size,
-                     size_bucket_counts)
+from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, cleanup_rows,
+                     clip_xywh, dump_json_atomic, format_table,
+                     ignored_region_ann, instance_rows, list_files, maybe_tqdm,
+                     name_list_rows, read_image_size, size_bucket_counts)
 
 __all__ = [
     'DOTA_V15_CLASSES', 'DOTA_V15_CATEGORIES', 'DIFFICULT_AS',
@@ -339,36 +339,16 @@ def convert_dota_split(split_dir: PathLike,
 
 def format_dota_summary(summary: dict) -> str:
     """Render a :func:`convert_dota_split` summary as a text table."""
-    total = max(summary['instances'], 1)
-
-    def count(n: int) -> str:
-        return f'{n:>8d}  {100 * n / total:5.1f}%'
-
-    rows = [
-        ('images', f"{summary['images']} "
-         f"({summary['images_with_objects']} with objects)"),
-        ('instances', str(summary['instances'])),
-        ('per class', ''),
-        *((f'  {name}', count(n))
-          for name, n in summary['instances_per_class'].items()),
-        ('per size (sqrt area, px)', ''),
-        *((f'  {name}' if name.startswith('<') else
-           f'  {name} [{lo:g}, {hi:g})',
-           count(summary['instances_per_size'][name]))
-          for name, lo, hi in SIZE_RANGES),
+    rows = instance_rows(summary) + [
         ('difficult objects', f"{summary['difficult']} (written as "
          f"{summary['difficult_as']}s)"),
         ('ignored regions', str(summary['ignored_regions'])),
-        ('clipped boxes', str(summary['clipped'])),
-        ('dropped (empty after clip)', str(summary['dropped_zero_area'])),
-        ('malformed lines skipped', str(summary['malformed'])),
-    ]
-    for key, label in (('unreadable', 'unreadable images'),
-                       ('missing_labels', 'images without label file'),
-                       ('orphan_annotations', 'labels without image')):
-        names = summary[key]
-        rows.append((label, str(len(names)) +
-                     (f': {preview(names)}' if names else '')))
+    ] + cleanup_rows(summary)
+    rows += name_list_rows(summary, [
+        ('unreadable', 'unreadable images'),
+        ('missing_labels', 'images without label file'),
+        ('orphan_annotations', 'labels without image'),
+    ])
     header = f"DOTA-v1.5 {summary['split_dir']}"
     if 'out_json' in summary:
         header += f" -> {summary['out_json']}"

@@ -32,9 +32,10 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .common import (IMG_EXTENSIONS, SIZE_RANGES, PathLike, clip_xywh,
-                     dump_json_atomic, format_table, list_files, maybe_tqdm,
-                     preview, read_image_size, size_bucket_counts)
+from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, cleanup_rows,
+                     clip_xywh, dump_json_atomic, format_table, instance_rows,
+                     list_files, maybe_tqdm, name_list_rows, read_image_size,
+                     size_bucket_counts)
 
 __all__ = [
     'NWPU_VHR10_CLASSES', 'NWPU_POSITIVE_DIR', 'NWPU_NEGATIVE_DIR',
@@ -333,33 +334,14 @@ def convert_nwpu_vhr10(root: PathLike,
 
 def format_nwpu_summary(summary: dict) -> str:
     """Render a :func:`convert_nwpu_vhr10` summary as a text table."""
-    total = max(summary['instances'], 1)
-
-    def count(n: int) -> str:
-        return f'{n:>8d}  {100 * n / total:5.1f}%'
-
-    rows = [
-        ('images', f"{summary['images']} ({summary['images_with_objects']} "
-         f"with objects, {summary['negative_images']} negative)"),
-        ('instances', str(summary['instances'])),
-        ('per class', ''),
-        *((f'  {name}', count(n))
-          for name, n in summary['instances_per_class'].items()),
-        ('per size (sqrt area, px)', ''),
-        *((f'  {name}' if name.startswith('<') else
-           f'  {name} [{lo:g}, {hi:g})',
-           count(summary['instances_per_size'][name]))
-          for name, lo, hi in SIZE_RANGES),
-        ('clipped boxes', str(summary['clipped'])),
-        ('dropped (empty after clip)', str(summary['dropped_zero_area'])),
-        ('malformed lines skipped', str(summary['malformed'])),
-    ]
-    for key, label in (('missing_annotations', 'positives without gt'),
-                       ('unreadable', 'unreadable images'),
-                       ('orphan_annotations', 'gt without image')):
-        names = summary[key]
-        rows.append((label, str(len(names)) +
-                     (f': {preview(names)}' if names else '')))
+    rows = instance_rows(
+        summary, f"{summary['images_with_objects']} with objects, "
+        f"{summary['negative_images']} negative") + cleanup_rows(summary)
+    rows += name_list_rows(summary, [
+        ('missing_annotations', 'positives without gt'),
+        ('unreadable', 'unreadable images'),
+        ('orphan_annotations', 'gt without image'),
+    ])
     if 'split' in summary:
         rows.append((f"split {summary['ratios']} seed {summary['seed']}", ''))
         for name, sub in summary['split'].items():

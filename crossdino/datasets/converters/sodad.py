@@ -39,8 +39,9 @@ from typing import Tuple
 
 import numpy as np
 
-from .common import (SIZE_RANGES, PathLike, clip_xywh, dump_json_atomic,
-                     format_table, ignored_region_ann, maybe_tqdm, preview,
+from .common import (PathLike, SIZE_RANGES, cleanup_rows, clip_xywh,
+                     dump_json_atomic, format_table, ignored_region_ann,
+                     instance_rows, maybe_tqdm, name_list_rows,
                      read_image_size, size_bucket_counts)
 
 __all__ = [
@@ -261,33 +262,13 @@ def convert_sodad_split(ann_file: PathLike, img_dir: PathLike,
 
 def format_sodad_summary(summary: dict) -> str:
     """Render a :func:`convert_sodad_split` summary as a text table."""
-    total = max(summary['instances'], 1)
-
-    def count(n: int) -> str:
-        return f'{n:>8d}  {100 * n / total:5.1f}%'
-
-    rows = [
-        ('images', f"{summary['images']} "
-         f"({summary['images_with_objects']} with objects)"),
-        ('instances', str(summary['instances'])),
-        ('per class', ''),
-        *((f'  {name}', count(n))
-          for name, n in summary['instances_per_class'].items()),
-        ('per size (sqrt area, px)', ''),
-        *((f'  {name}' if name.startswith('<') else
-           f'  {name} [{lo:g}, {hi:g})',
-           count(summary['instances_per_size'][name]))
-          for name, lo, hi in SIZE_RANGES),
+    rows = instance_rows(summary) + [
         ('ignored regions', str(summary['ignored_regions'])),
-        ('clipped boxes', str(summary['clipped'])),
-        ('dropped (empty after clip)', str(summary['dropped_zero_area'])),
-        ('malformed entries skipped', str(summary['malformed'])),
-    ]
-    for key, label in (('size_mismatch', 'size differs from JSON'),
-                       ('unreadable', 'unreadable images')):
-        names = summary[key]
-        rows.append((label, str(len(names)) +
-                     (f': {preview(names)}' if names else '')))
+    ] + cleanup_rows(summary, 'entries')
+    rows += name_list_rows(summary, [
+        ('size_mismatch', 'size differs from JSON'),
+        ('unreadable', 'unreadable images'),
+    ])
     header = f"SODA-D {summary['ann_file']}"
     if 'out_json' in summary:
         header += f" -> {summary['out_json']}"

@@ -36,9 +36,10 @@ from typing import List, Tuple
 
 import numpy as np
 
-from .common import (IMG_EXTENSIONS, SIZE_RANGES, PathLike, clip_xywh,
-                     dump_json_atomic, format_table, list_files, maybe_tqdm,
-                     preview, read_image_size, size_bucket_counts)
+from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, cleanup_rows,
+                     clip_xywh, dump_json_atomic, format_table, instance_rows,
+                     list_files, maybe_tqdm, name_list_rows, read_image_size,
+                     size_bucket_counts)
 
 __all__ = [
     'VISDRONE_CLASSES', 'VISDRONE_CATEGORIES', 'IGNORED_VISDRONE_CATEGORIES',
@@ -287,35 +288,15 @@ def convert_visdrone_split(split_dir: PathLike,
 
 def format_summary(summary: dict) -> str:
     """Render a :func:`convert_visdrone_split` summary as a text table."""
-    total = max(summary['instances'], 1)
-
-    def count(n: int) -> str:
-        return f'{n:>8d}  {100 * n / total:5.1f}%'
-
     ignored = summary['ignored_regions_per_category']
-    rows = [
-        ('images', f"{summary['images']} "
-         f"({summary['images_with_objects']} with objects)"),
-        ('instances', str(summary['instances'])),
-        ('per class', ''),
-        *((f'  {name}', count(n))
-          for name, n in summary['instances_per_class'].items()),
-        ('per size (sqrt area, px)', ''),
-        *((f'  {name}' if name.startswith('<') else
-           f'  {name} [{lo:g}, {hi:g})',
-           count(summary['instances_per_size'][name]))
-          for name, lo, hi in SIZE_RANGES),
+    rows = instance_rows(summary) + [
         ('ignored regions', f"{summary['ignored_regions']} (category 0: "
          f'{ignored.get(0, 0)}, 11 others: {ignored.get(11, 0)})'),
-        ('clipped boxes', str(summary['clipped'])),
-        ('dropped (empty after clip)', str(summary['dropped_zero_area'])),
-        ('malformed lines skipped', str(summary['malformed'])),
-    ]
-    for key, label in (('unreadable', 'unreadable images'),
-                       ('orphan_annotations', 'annotations without image')):
-        names = summary[key]
-        rows.append((label, str(len(names)) +
-                     (f': {preview(names)}' if names else '')))
+    ] + cleanup_rows(summary)
+    rows += name_list_rows(summary, [
+        ('unreadable', 'unreadable images'),
+        ('orphan_annotations', 'annotations without image'),
+    ])
 
     header = f"VisDrone-DET {summary['split_dir']}"
     if 'out_json' in summary:

@@ -51,8 +51,9 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .common import (SIZE_RANGES, PathLike, clip_xywh, dump_json_atomic,
-                     format_table, ignored_region_ann, maybe_tqdm, preview,
+from .common import (PathLike, SIZE_RANGES, cleanup_rows, clip_xywh,
+                     dump_json_atomic, format_table, ignored_region_ann,
+                     instance_rows, maybe_tqdm, name_list_rows,
                      read_image_size, size_bucket_counts)
 
 __all__ = [
@@ -377,39 +378,21 @@ def convert_widerperson_split(root: PathLike, split: str, out_json: PathLike,
 
 def format_widerperson_summary(summary: dict) -> str:
     """Render a :func:`convert_widerperson_split` summary as a table."""
-    total = max(summary['instances'], 1)
-
-    def count(n: int) -> str:
-        return f'{n:>8d}  {100 * n / total:5.1f}%'
-
-    rows = [
-        ('images', f"{summary['images']} "
-         f"({summary['images_with_objects']} with objects)"),
-        ('classes', summary['classes']),
-        ('instances', str(summary['instances'])),
-        ('per class', ''),
-        *((f'  {name}', count(n))
-          for name, n in summary['instances_per_class'].items()),
-        ('per size (sqrt area, px)', ''),
-        *((f'  {name}' if name.startswith('<') else
-           f'  {name} [{lo:g}, {hi:g})',
-           count(summary['instances_per_size'][name]))
-          for name, lo, hi in SIZE_RANGES),
+    rows = instance_rows(summary)
+    rows[1:1] = [('classes', summary['classes'])]
+    rows += [
         ('ignored regions', str(summary['ignored_regions'])),
         ('boxes per WiderPerson label', ''),
         *((f'  {name}', f'{n:>8d}')
           for name, n in summary['boxes_per_label'].items()),
-        ('clipped boxes', str(summary['clipped'])),
-        ('dropped (empty after clip)', str(summary['dropped_zero_area'])),
-        ('malformed lines skipped', str(summary['malformed'])),
+    ] + cleanup_rows(summary) + [
         ('count-line mismatches', str(summary['count_mismatch'])),
     ]
-    for key, label in (('missing_images', 'listed images not found'),
-                       ('missing_annotations', 'images without .jpg.txt'),
-                       ('unreadable', 'unreadable images')):
-        names = summary[key]
-        rows.append((label, str(len(names)) +
-                     (f': {preview(names)}' if names else '')))
+    rows += name_list_rows(summary, [
+        ('missing_images', 'listed images not found'),
+        ('missing_annotations', 'images without .jpg.txt'),
+        ('unreadable', 'unreadable images'),
+    ])
     header = f"WiderPerson {summary['split']} ({summary['root']})"
     if 'out_json' in summary:
         header += f" -> {summary['out_json']}"
