@@ -9,3 +9,6 @@ __all__ += [
     'ENACTConditionalDETR', 'ENACTCrossDINO', 'ENACTDABDETR', 'ENACTDETR',
     'ENACTDINO'
 ]
+from .hmpe_dino import HMPEDINO  # noqa: E402
+
+__all__ += ['HMPEDINO']

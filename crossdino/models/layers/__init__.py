@@ -16,3 +16,22 @@ __all__ += [
     'ENACTAttention', 'cluster_tokens', 'gaussian_kernel1d',
     'self_information', 'sign_regions', 'smooth_and_sign'
 ]
+
+from .linear_snake_conv import (DynamicSnakeConv,  # noqa: E402
+                                LinearSnakeConv, accumulate_offsets,
+                                snake_offset_bound, snake_sample)
+
+__all__ += [
+    'DynamicSnakeConv', 'LinearSnakeConv', 'accumulate_offsets',
+    'snake_offset_bound', 'snake_sample'
+]
+
+from .heatmap_head import (  # noqa: E402
+    HeatmapHead, gradient_weighted_heatmap, heatmap_targets)
+from .heatmap_positional_encoding import (  # noqa: E402
+    HeatmapPositionalEncoding)
+
+__all__ += [
+    'HeatmapHead', 'HeatmapPositionalEncoding', 'gradient_weighted_heatmap',
+    'heatmap_targets'
+]

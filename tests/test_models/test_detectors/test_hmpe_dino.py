@@ -1,0 +1,216 @@
+"""HMPEDINO: hmpe=None is DINO; the mask filter and MOHFE on the encoder
+inputs; HIDQ picks the hottest tokens; a tiny DINO+HMPE trains two
+iterations (heatmap loss present, grads reach the heatmap head) and
+predicts; 3 decoder layers."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+import crossdino  # noqa: F401
+
+register_all_modules()
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
+TINY_CFG = osp.join(ROOT, 'tests', 'configs', 'dino_tiny_synthetic.py')
+
+
+def build(cfg, seed=0):
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def fake_batch(shapes=((64, 80), (56, 72)), num_gts=(3, 0), pad=(64, 80)):
+    """Two padded images, 3 and 0 boxes (as in test_cross_dino)."""
+    g = torch.Generator().manual_seed(0)
+    inputs = torch.rand(len(shapes), 3, *pad, generator=g)
+    samples = []
+    for (h, w), n in zip(shapes, num_gts):
+        s = DetDataSample(metainfo=dict(
+            img_shape=(h, w), ori_shape=(h, w), pad_shape=pad,
+            batch_input_shape=pad, scale_factor=(1.0, 1.0)))
+        xy = torch.rand(n, 2, generator=g) * torch.tensor([w * .6, h * .6])
+        wh = 2 + torch.rand(n, 2, generator=g) * 14
+        s.gt_instances = InstanceData(
+            bboxes=torch.cat([xy, xy + wh], 1),
+            labels=torch.randint(0, 10, (n, ), generator=g))
+        samples.append(s)
+    return inputs, samples
+
+
+def run_loss(model, inputs, samples, seed=1):
+    torch.manual_seed(seed)  # DN query noise
+    return model.loss(inputs, samples)
+
+
+def hmpe_cfg(hmpe=dict(), dec_layers=None):
+    model = copy.deepcopy(Config.fromfile(TINY_CFG).model)
+    model.type = 'HMPEDINO'
+    model.hmpe = hmpe
+    if dec_layers is not None:
+        model.decoder.num_layers = dec_layers
+    return model
+
+
+def test_hmpe_none_equals_dino():
+    dino_cfg = copy.deepcopy(Config.fromfile(TINY_CFG).model)
+    dino = build(dino_cfg)
+    ours = build(hmpe_cfg(hmpe=None))
+    ours.load_state_dict(dino.state_dict())
+    inputs, samples = fake_batch()
+    l_dino = run_loss(dino.train(), inputs, samples)
+    l_ours = run_loss(ours.train(), inputs, samples)
+    assert l_dino.keys() == l_ours.keys()
+    for k in l_dino:
+        torch.testing.assert_close(l_ours[k], l_dino[k], rtol=0, atol=0)
+
+
+def _encoder_inputs(model, heat_value):
+    inputs, samples = fake_batch(shapes=((64, 80), (64, 80)))
+    feats = model.extract_feat(inputs)
+    enc, _ = model.pre_transformer(feats, samples)
+    plain = {k: v.clone() for k, v in enc.items() if v is not None}
+    h_cls = [torch.full_like(f[:, :10], heat_value) for f in feats]
+    h_box = [torch.full_like(f[:, :1], heat_value) for f in feats]
+    heat = model.apply_hmpe(enc, h_cls, h_box)
+    return feats, enc, plain, heat
+
+
+def test_mask_filter_all_hot_all_cold_on_encoder_inputs():
+    model = build(hmpe_cfg(dict(heat_norm=None, tau=0.3))).eval()
+    with torch.no_grad():
+        feats, enc, plain, heat = _encoder_inputs(model, 0.8)
+        # no padding: all hot is DINO's encoding; MOHFE starts at zero
+        assert enc['feat_mask'] is None
+        assert torch.equal(enc['feat_pos'], plain['feat_pos'])
+        assert torch.equal(enc['feat'], plain['feat'])
+        assert heat.shape == enc['feat'].shape[:2]
+        torch.testing.assert_close(heat, torch.full_like(heat, 0.8))
+        _, enc, plain, _ = _encoder_inputs(model, 0.3)  # tau: cold
+        sizes = [f.shape[-2] * f.shape[-1] for f in feats]
+        lvl = torch.cat([model.level_embed[i].expand(n, -1)
+                         for i, n in enumerate(sizes)])
+        assert torch.equal(enc['feat_pos'], lvl.expand_as(enc['feat_pos']))
+        # MOHFE adds W [E_class || E_bbox] (Eq. 5) to every token
+        torch.nn.init.normal_(model.mohfe['fuse'].weight)
+        torch.nn.init.normal_(model.mohfe['fuse'].bias)
+        _, enc, plain, _ = _encoder_inputs(model, 0.3)
+        h_cls = torch.full((1, 10, 1, 1), 0.3)
+        e = torch.cat([model.mohfe['cls'](h_cls),
+                       model.mohfe['bbox'](h_cls[:, :1])], 1).flatten()
+        added = model.mohfe['fuse'](e)
+        assert added.abs().sum() > 0
+        torch.testing.assert_close(enc['feat'] - plain['feat'],
+                                   added.expand_as(enc['feat']),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_hidq_picks_hottest_tokens():
+    model = build(hmpe_cfg(dict(query_selection='heatmap'))).eval()
+    g = torch.Generator().manual_seed(0)
+    n = 50
+    heat = torch.rand(2, n, generator=g)
+    cls = torch.randn(2, n, 10, generator=g) * 5
+    idx = model.select_queries(cls, heat)
+    assert idx.shape == (2, model.num_queries)
+    hottest = heat.argsort(1, descending=True)[:, :model.num_queries]
+    assert torch.equal(idx.sort(1)[0], hottest.sort(1)[0])
+    # 'product': the 5 hot tokens come first even with low class scores
+    model.query_selection = 'product'
+    heat = torch.zeros(2, n)
+    heat[:, :5] = torch.linspace(0.4, 0.9, 5)
+    cls[:, :5] = -10
+    idx = model.select_queries(cls, heat)
+    assert set(idx[0, :5].tolist()) == set(range(5))
+    # the rest is filled by class score among cold tokens
+    cold_best = cls[0, 5:].max(-1)[0].argsort(descending=True)[:15] + 5
+    assert set(idx[0, 5:].tolist()) == set(cold_best.tolist())
+    model.query_selection = 'class'
+    idx = model.select_queries(cls, heat)
+    assert torch.equal(idx, cls.max(-1)[0].topk(model.num_queries)[1])
+
+
+def test_hidq_reference_points_from_hottest_tokens():
+    model = build(hmpe_cfg(dict(query_selection='heatmap'))).eval()
+    g = torch.Generator().manual_seed(1)
+    shapes = torch.tensor([[4, 5], [2, 3]])
+    n = int(shapes.prod(1).sum())
+    memory = torch.randn(1, n, 256, generator=g)
+    heat = torch.rand(1, n, generator=g)
+    with torch.no_grad():
+        dec_in, head_in = model.pre_decoder(memory, None, shapes, heat=heat)
+        out_mem, props = model.gen_encoder_output_proposals(
+            memory, None, shapes)
+        coords = model.bbox_head.reg_branches[2](out_mem) + props
+    top = heat[0].topk(model.num_queries)[1]
+    assert head_in == {}
+    torch.testing.assert_close(dec_in['reference_points'][0],
+                               coords[0, top].sigmoid())
+    # zero-initialised W'_Q: content queries start as the learned ones
+    torch.testing.assert_close(dec_in['query'][0],
+                               model.query_embedding.weight)
+
+
+def test_tiny_hmpe_dino_trains_and_predicts():
+    model = build(hmpe_cfg(dict(query_selection='product')))
+    optim = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    # 128x96 images (the tiny config's size), the second one padded
+    inputs, samples = fake_batch(shapes=((96, 128), (80, 112)),
+                                 num_gts=(4, 2), pad=(96, 128))
+    fuse0 = model.mohfe['fuse'].weight.detach().clone()
+    for it in range(2):
+        model.train()
+        losses = run_loss(model, inputs, samples, seed=it)
+        assert losses['loss_heatmap_cls'] > 0
+        assert losses['loss_heatmap_bbox'] > 0
+        total = sum(v for k, v in losses.items() if 'loss' in k)
+        assert torch.isfinite(total)
+        optim.zero_grad()
+        total.backward()
+        for p in model.heatmap_head.parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0
+        optim.step()
+    assert not torch.equal(model.mohfe['fuse'].weight, fuse0)
+    model.eval()
+    with torch.no_grad():
+        results = model.predict(inputs, samples)
+    assert len(results) == 2
+    pred = results[0].pred_instances
+    assert pred.bboxes.shape == (20, 4) and torch.isfinite(pred.scores).all()
+
+
+def test_three_decoder_layers_and_bad_selection():
+    model = build(hmpe_cfg(dec_layers=3)).eval()
+    assert len(model.bbox_head.cls_branches) == 4  # 3 layers + encoder
+    inputs, samples = fake_batch()
+    with torch.no_grad():
+        out = model.forward_transformer(model.extract_feat(inputs), samples)
+    assert out['hidden_states'].shape[0] == 3
+    with pytest.raises(ValueError, match='hmpe.query_selection must be one'):
+        MODELS.build(hmpe_cfg(dict(query_selection='random')))
+    with pytest.raises(ValueError, match=r"unknown hmpe keys \['mohfee'\]"):
+        MODELS.build(hmpe_cfg(dict(mohfee=False)))
+
+
+def test_vis_heatmap_tool_writes_png(synthetic_root, tmp_path):
+    from PIL import Image
+
+    from tests.conftest import PYTHON, run_tool
+    img = osp.join(synthetic_root, 'VisDrone2019-DET-val', 'images',
+                   '0000001.jpg')
+    out = str(tmp_path / 'heat.png')
+    cfg = osp.join(ROOT, 'configs', 'hmpe', 'dino_r18_synthetic_hmpe.py')
+    run_tool([PYTHON, 'tools/analysis_tools/vis_heatmap.py', cfg, img,
+              '--out', out, '--tau', '0.5'])
+    with Image.open(out) as png:
+        width, height = png.size
+    assert width > 3 * height  # the five panels side by side
