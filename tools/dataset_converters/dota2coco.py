@@ -40,8 +40,8 @@ if __name__ == '__main__':
 from crossdino.datasets.converters.dota import (  # noqa: E402
     convert_dota_split, format_dota_summary)
 from crossdino.datasets.converters.patches import (  # noqa: E402
-    add_patch_arguments, format_patch_summary, patch_kwargs, patch_tag,
-    split_coco_file)
+    add_patch_arguments, format_patch_summary, patch_kwargs,
+    split_dataset_split)
 
 SPLITS = ('train', 'val', 'test')
 
@@ -106,14 +106,10 @@ def main(argv=None) -> int:
         print(format_dota_summary(summary))
         if args.no_split:
             continue
-        tag = patch_tag(kwargs['patch_size'], kwargs['stride'])
-        split_kwargs = dict(kwargs, skip_empty=kwargs['skip_empty']
-                            and split == 'train')
-        summary = split_coco_file(
-            full_json, args.root / split / 'images',
-            out_dir / 'annotations' / f'dota-v1.5-{split}-{tag}.json',
-            out_dir / 'patches' / f'{split}-{tag}', progress=True,
-            **split_kwargs)
+        summary = split_dataset_split(full_json,
+                                      args.root / split / 'images', out_dir,
+                                      'dota-v1.5', split, progress=True,
+                                      **kwargs)
         print(format_patch_summary(summary))
     return 0
 

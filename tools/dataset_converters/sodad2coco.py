@@ -40,8 +40,8 @@ if __name__ == '__main__':
     _converters_only.enter()
 
 from crossdino.datasets.converters.patches import (  # noqa: E402
-    add_patch_arguments, format_patch_summary, patch_kwargs, patch_tag,
-    split_coco_file)
+    add_patch_arguments, format_patch_summary, patch_kwargs,
+    split_dataset_split)
 from crossdino.datasets.converters.sodad import (  # noqa: E402
     convert_sodad_split, format_sodad_summary)
 
@@ -109,14 +109,9 @@ def main(argv=None) -> int:
         print(format_sodad_summary(summary))
         if args.no_split:
             continue
-        tag = patch_tag(kwargs['patch_size'], kwargs['stride'])
-        split_kwargs = dict(kwargs, skip_empty=kwargs['skip_empty']
-                            and split == 'train')
-        summary = split_coco_file(
-            full_json, img_dir,
-            out_dir / 'annotations' / f'sodad-{split}-{tag}.json',
-            out_dir / 'patches' / f'{split}-{tag}', progress=True,
-            **split_kwargs)
+        summary = split_dataset_split(full_json, img_dir, out_dir,
+                                      'sodad', split, progress=True,
+                                      **kwargs)
         print(format_patch_summary(summary))
     return 0
 

@@ -72,7 +72,7 @@ from .common import (PathLike, dump_json_atomic, format_table, maybe_tqdm,
 __all__ = [
     'PATCH_PRESETS', 'CUT_POLICIES', 'window_starts', 'sliding_windows',
     'assign_to_window', 'build_patch_coco', 'split_coco_file',
-    'format_patch_summary', 'patch_tag', 'add_patch_arguments',
+    'split_dataset_split', 'format_patch_summary', 'patch_tag', 'add_patch_arguments',
     'patch_kwargs'
 ]
 
@@ -397,6 +397,38 @@ def split_coco_file(full_json: PathLike,
     dump_json_atomic(patch_coco, out_json)
     summary.update(full_json=str(full_json), out_json=str(out_json))
     return summary
+
+
+def split_dataset_split(full_json: PathLike, img_dir: PathLike,
+                        out_dir: PathLike, prefix: str, split: str,
+                        **kwargs) -> dict:
+    """Patch one converted split the way the dataset CLIs lay it out.
+
+    Writes ``OUT_DIR/annotations/<prefix>-<split>-<tag>.json`` and the patch
+    images under ``OUT_DIR/patches/<split>-<tag>/`` (``tag`` from
+    :func:`patch_tag`, as the dataset configs expect). ``skip_empty``
+    applies to the train split only: evaluation needs every patch.
+
+    Args:
+        full_json: the split's full-image COCO JSON.
+        img_dir: folder its ``file_name`` s are relative to.
+        out_dir: root of ``annotations/`` and ``patches/``.
+        prefix: dataset name in the file name, e.g. ``'dota-v1.5'``.
+        split: ``'train'``, ``'val'`` or ``'test'``.
+        **kwargs: see :func:`build_patch_coco` (``patch_size`` and ``stride``
+            required).
+
+    Returns:
+        dict: see :func:`split_coco_file`.
+    """
+    out_dir = Path(out_dir)
+    tag = patch_tag(kwargs['patch_size'], kwargs['stride'])
+    kwargs['skip_empty'] = kwargs.get('skip_empty', False) and \
+        split == 'train'
+    return split_coco_file(
+        full_json, img_dir,
+        out_dir / 'annotations' / f'{prefix}-{split}-{tag}.json',
+        out_dir / 'patches' / f'{split}-{tag}', **kwargs)
 
 
 def format_patch_summary(summary: dict) -> str:
