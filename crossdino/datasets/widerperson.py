@@ -1,10 +1,11 @@
 """WiderPerson on top of :class:`IgnoredRegionsCocoDataset`.
 
 Reads the COCO JSON written by
-``tools/dataset_converters/widerperson2coco.py``. With the default class protocol (IterDet's, which Cross-DINO follows) the
-only class is ``pedestrian`` (WiderPerson label 1); riders, partially-visible
-persons, ignore regions and crowd boxes are ignored regions and reach the
-pipeline as ignored instances.
+``tools/dataset_converters/widerperson2coco.py``. With the default class
+protocol (IterDet's, which Cross-DINO follows) the only class is
+``pedestrian`` (WiderPerson label 1); riders, partially-visible persons,
+ignore regions and crowd boxes are ignored regions and reach the pipeline as
+ignored instances.
 """
 from mmdet.registry import DATASETS
 

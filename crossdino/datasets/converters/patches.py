@@ -72,8 +72,8 @@ from .common import (PathLike, dump_json_atomic, format_table, maybe_tqdm,
 __all__ = [
     'PATCH_PRESETS', 'CUT_POLICIES', 'window_starts', 'sliding_windows',
     'assign_to_window', 'build_patch_coco', 'split_coco_file',
-    'split_dataset_split', 'format_patch_summary', 'patch_tag', 'add_patch_arguments',
-    'patch_kwargs'
+    'split_dataset_split', 'format_patch_summary', 'patch_tag',
+    'add_patch_arguments', 'patch_kwargs'
 ]
 
 # name -> (patch_size, stride, min_visible)

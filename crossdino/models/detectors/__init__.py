@@ -1,14 +1,10 @@
-"""Detectors: Cross-DINO."""
+"""Detectors: Cross-DINO, the ENACT DETRs, HMPE-DINO."""
 from .cross_dino import CrossDINO
+from .enact_detr import (ENACTDETR, ENACTConditionalDETR, ENACTCrossDINO,
+                         ENACTDABDETR, ENACTDINO)
+from .hmpe_dino import HMPEDINO
 
-__all__ = ['CrossDINO']
-from .enact_detr import (ENACTDETR, ENACTConditionalDETR,  # noqa: E402
-                         ENACTCrossDINO, ENACTDABDETR, ENACTDINO)
-
-__all__ += [
-    'ENACTConditionalDETR', 'ENACTCrossDINO', 'ENACTDABDETR', 'ENACTDETR',
-    'ENACTDINO'
+__all__ = [
+    'CrossDINO', 'ENACTConditionalDETR', 'ENACTCrossDINO', 'ENACTDABDETR',
+    'ENACTDETR', 'ENACTDINO', 'HMPEDINO'
 ]
-from .hmpe_dino import HMPEDINO  # noqa: E402
-
-__all__ += ['HMPEDINO']

@@ -2,36 +2,22 @@
 from .clap import (CLAP_MODES, ClapLayout, clap_apply, clap_merge,
                    clap_partition, clap_window_table, window_plan,
                    window_starts)
+from .enact_attention import (ENACTAttention, cluster_tokens,
+                              gaussian_kernel1d, self_information,
+                              sign_regions, smooth_and_sign)
+from .heatmap_head import (HeatmapHead, gradient_weighted_heatmap,
+                           heatmap_targets)
+from .heatmap_positional_encoding import HeatmapPositionalEncoding
+from .linear_snake_conv import (DynamicSnakeConv, LinearSnakeConv,
+                                accumulate_offsets, snake_offset_bound,
+                                snake_sample)
 
 __all__ = [
     'CLAP_MODES', 'ClapLayout', 'clap_apply', 'clap_merge', 'clap_partition',
-    'clap_window_table', 'window_plan', 'window_starts'
-]
-
-from .enact_attention import (ENACTAttention, cluster_tokens,  # noqa: E402
-                              gaussian_kernel1d, self_information,
-                              sign_regions, smooth_and_sign)
-
-__all__ += [
-    'ENACTAttention', 'cluster_tokens', 'gaussian_kernel1d',
-    'self_information', 'sign_regions', 'smooth_and_sign'
-]
-
-from .linear_snake_conv import (DynamicSnakeConv,  # noqa: E402
-                                LinearSnakeConv, accumulate_offsets,
-                                snake_offset_bound, snake_sample)
-
-__all__ += [
-    'DynamicSnakeConv', 'LinearSnakeConv', 'accumulate_offsets',
-    'snake_offset_bound', 'snake_sample'
-]
-
-from .heatmap_head import (  # noqa: E402
-    HeatmapHead, gradient_weighted_heatmap, heatmap_targets)
-from .heatmap_positional_encoding import (  # noqa: E402
-    HeatmapPositionalEncoding)
-
-__all__ += [
-    'HeatmapHead', 'HeatmapPositionalEncoding', 'gradient_weighted_heatmap',
+    'clap_window_table', 'window_plan', 'window_starts', 'ENACTAttention',
+    'cluster_tokens', 'gaussian_kernel1d', 'self_information', 'sign_regions',
+    'smooth_and_sign', 'DynamicSnakeConv', 'LinearSnakeConv',
+    'accumulate_offsets', 'snake_offset_bound', 'snake_sample', 'HeatmapHead',
+    'HeatmapPositionalEncoding', 'gradient_weighted_heatmap',
     'heatmap_targets'
 ]

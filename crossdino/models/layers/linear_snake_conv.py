@@ -28,7 +28,8 @@ the 9x9 grid, ``c in {0..4}``): since every step is in (-1, 1),
 ``|shift_c| < |c| * extend_scope <= (K // 2) * extend_scope``. With the default
 ``extend_scope=1`` every kernel point stays inside the K x K grid centred on
 the output pixel, and neighbouring points are less than ``extend_scope``
-pixels apart across the strip (the continuity of the snake). ``snake_offset_bound`` returns this bound per point.
+pixels apart across the strip (the continuity of the snake).
+``snake_offset_bound`` returns this bound per point.
 
 Sampling is bilinear (``F.grid_sample``, zero padding, ``align_corners=False``
 so 1-pixel-wide maps work) into K samples per pixel, which a ``1 x K``

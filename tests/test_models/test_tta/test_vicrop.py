@@ -351,7 +351,8 @@ def test_crop_num_queries(tiny_dino):
     shapes = torch.tensor([[12, 16], [6, 8]])
     assert fewer.min_crop_area(shapes, (96, 128)) == math.ceil(
         1.05 * 5 * 96 * 128 / 240)
-    with pytest.raises(ValueError, match=r'crop_num_queries must be in 1\.\.20'):
+    with pytest.raises(ValueError,
+                       match=r'crop_num_queries must be in 1\.\.20'):
         ViCropTTAModel(tiny_dino, crop_num_queries=21)
 
 
