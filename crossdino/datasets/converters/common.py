@@ -11,6 +11,7 @@ import math
 import os
 import os.path as osp
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -18,7 +19,8 @@ import numpy as np
 
 __all__ = [
     'PathLike', 'SIZE_RANGES', 'IMG_EXTENSIONS', 'clip_xywh',
-    'size_bucket_counts', 'list_files', 'read_image_size', 'maybe_tqdm',
+    'size_bucket_counts', 'list_files', 'read_image_size', 'size_or_skip',
+    'maybe_tqdm',
     'dump_json_atomic', 'preview', 'format_table', 'instance_rows',
     'cleanup_rows', 'name_list_rows', 'ignored_region_ann'
 ]
@@ -103,6 +105,21 @@ def read_image_size(path: PathLike) -> Tuple[int, int]:
     if width <= 0 or height <= 0:
         raise ValueError(f'invalid image size {width}x{height}')
     return width, height
+
+
+def size_or_skip(path: PathLike, name: str,
+                 unreadable: List[str]) -> Optional[Tuple[int, int]]:
+    """:func:`read_image_size`, or None for an unreadable image.
+
+    An unreadable image is skipped, not fatal: ``name`` is appended to
+    ``unreadable`` (the summary's list) and a warning names the file.
+    """
+    try:
+        return read_image_size(path)
+    except Exception as e:  # noqa: BLE001 - any decoder error is skipped
+        unreadable.append(name)
+        warnings.warn(f'{path}: unreadable image ({e}), skipped')
+        return None
 
 
 def maybe_tqdm(iterable: Iterable, total: int, desc: str, enabled: bool,

@@ -34,8 +34,8 @@ import numpy as np
 
 from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, cleanup_rows,
                      clip_xywh, dump_json_atomic, format_table, instance_rows,
-                     list_files, maybe_tqdm, name_list_rows, read_image_size,
-                     size_bucket_counts)
+                     list_files, maybe_tqdm, name_list_rows,
+                     size_bucket_counts, size_or_skip)
 
 __all__ = [
     'NWPU_VHR10_CLASSES', 'NWPU_POSITIVE_DIR', 'NWPU_NEGATIVE_DIR',
@@ -173,12 +173,10 @@ def build_nwpu_vhr10_coco(root: PathLike,
     for img_path, image_set in maybe_tqdm(entries, len(entries),
                                           'NWPU VHR-10', progress):
         file_name = img_path.relative_to(root).as_posix()
-        try:
-            width, height = read_image_size(img_path)
-        except Exception as e:  # noqa: BLE001 - any decoder error is skipped
-            summary['unreadable'].append(file_name)
-            warnings.warn(f'{img_path}: unreadable image ({e}), skipped')
+        size = size_or_skip(img_path, file_name, summary['unreadable'])
+        if size is None:
             continue
+        width, height = size
         image_id = len(coco_images) + 1
         coco_images.append(
             dict(id=image_id, file_name=file_name, width=width,

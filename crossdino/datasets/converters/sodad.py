@@ -42,7 +42,7 @@ import numpy as np
 from .common import (PathLike, SIZE_RANGES, cleanup_rows, clip_xywh,
                      dump_json_atomic, format_table, ignored_region_ann,
                      instance_rows, maybe_tqdm, name_list_rows,
-                     read_image_size, size_bucket_counts)
+                     size_bucket_counts, size_or_skip)
 
 __all__ = [
     'SODAD_CLASSES', 'SODAD_CATEGORIES', 'SODAD_IGNORE_NAME',
@@ -177,11 +177,9 @@ def build_sodad_coco(ann_file: PathLike,
         width, height = int(img['width']), int(img['height'])
         if check_images:
             path = img_dir / img['file_name']
-            try:
-                file_wh = read_image_size(path)
-            except Exception as e:  # noqa: BLE001 - any error is skipped
-                summary['unreadable'].append(img['file_name'])
-                warnings.warn(f'{path}: unreadable image ({e}), skipped')
+            file_wh = size_or_skip(path, img['file_name'],
+                                   summary['unreadable'])
+            if file_wh is None:
                 continue
             if file_wh != (width, height):
                 summary['size_mismatch'].append(img['file_name'])

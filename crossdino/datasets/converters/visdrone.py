@@ -38,8 +38,8 @@ import numpy as np
 
 from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, cleanup_rows,
                      clip_xywh, dump_json_atomic, format_table, instance_rows,
-                     list_files, maybe_tqdm, name_list_rows, read_image_size,
-                     size_bucket_counts)
+                     list_files, maybe_tqdm, name_list_rows,
+                     size_bucket_counts, size_or_skip)
 
 __all__ = [
     'VISDRONE_CLASSES', 'VISDRONE_CATEGORIES', 'IGNORED_VISDRONE_CATEGORIES',
@@ -183,12 +183,10 @@ def build_visdrone_coco(split_dir: PathLike,
     object_boxes = []
     for stem, img_path in maybe_tqdm(images.items(), len(images),
                                       split_dir.name, progress):
-        try:
-            width, height = read_image_size(img_path)
-        except Exception as e:  # noqa: BLE001 - any decoder error is skipped
-            summary['unreadable'].append(img_path.name)
-            warnings.warn(f'{img_path}: unreadable image ({e}), skipped')
+        size = size_or_skip(img_path, img_path.name, summary['unreadable'])
+        if size is None:
             continue
+        width, height = size
         image_id = len(coco_images) + 1
         coco_images.append(
             dict(

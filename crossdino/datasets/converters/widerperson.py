@@ -54,7 +54,7 @@ import numpy as np
 from .common import (PathLike, SIZE_RANGES, cleanup_rows, clip_xywh,
                      dump_json_atomic, format_table, ignored_region_ann,
                      instance_rows, maybe_tqdm, name_list_rows,
-                     read_image_size, size_bucket_counts)
+                     size_bucket_counts, size_or_skip)
 
 __all__ = [
     'WIDERPERSON_LABELS', 'WIDERPERSON_CLASS_MODES', 'WIDERPERSON_SPLITS',
@@ -278,12 +278,10 @@ def build_widerperson_coco(root: PathLike,
             summary['missing_images'].append(file_name)
             warnings.warn(f'{list_file}: {img_path} not found, skipped')
             continue
-        try:
-            width, height = read_image_size(img_path)
-        except Exception as e:  # noqa: BLE001 - any decoder error is skipped
-            summary['unreadable'].append(file_name)
-            warnings.warn(f'{img_path}: unreadable image ({e}), skipped')
+        size = size_or_skip(img_path, file_name, summary['unreadable'])
+        if size is None:
             continue
+        width, height = size
         image_id = len(coco_images) + 1
         coco_images.append(
             dict(id=image_id, file_name=file_name, width=width,
