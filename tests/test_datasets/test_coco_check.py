@@ -53,8 +53,8 @@ def test_every_issue_is_counted_and_fixed():
         duplicate_category_id=1, duplicate_image_id=1, bad_image_size=1,
         missing_file=0, duplicate_ann_id=1, unknown_image=1,
         of_dropped_image=1, unknown_category=1, bad_bbox=2, negative_size=1,
-        zero_area=1, clipped=1)
-    assert report['num_issues'] == 12
+        zero_area=1, clipped=1, bad_area=1)  # bad_area: the region's area
+    assert report['num_issues'] == 13
     assert (report['images'], report['annotations'],
             report['categories']) == (5, 11, 3)
     assert (report['kept_images'], report['kept_annotations']) == (3, 4)
@@ -125,7 +125,7 @@ def test_category_id_zero_is_flagged():
     # mmdet's VOC -> COCO converter numbers categories from 0.
     coco = dict(images=[dict(id=0, file_name='a.jpg', width=9, height=9)],
                 annotations=[dict(id=0, image_id=0, category_id=0,
-                                  bbox=[1, 1, 3, 3], iscrowd=1)],
+                                  bbox=[1, 1, 3, 3], area=9, iscrowd=1)],
                 categories=[dict(id=0, name='aeroplane')])
     _, report = validate_coco(coco)
     # A difficult object of a listed category, not an ignored region.
@@ -188,3 +188,28 @@ def test_cli(tmp_path, capsys):
     assert 'invalid JSON' in capsys.readouterr().err
     with pytest.raises(SystemExit, match='exactly one input'):
         cli.main([str(src), str(out), '--fix', str(tmp_path / 'x.json')])
+
+
+def test_repeat_of_a_dropped_image_and_mmdet_dropped_boxes():
+    coco = dict(
+        images=[dict(id=1, file_name='bad.jpg', width=0, height=9),
+                dict(id=1, file_name='again.jpg', width=9, height=9),
+                dict(id=2, file_name='ok.jpg', width=9, height=9)],
+        annotations=[
+            dict(id=1, image_id=1, category_id=1, bbox=[1, 1, 3, 3], area=9),
+            # area 0 and a 0.5 px high box: mmdet's CocoDataset skips both
+            dict(id=2, image_id=2, category_id=1, bbox=[1, 1, 3, 3], area=0),
+            dict(id=3, image_id=2, category_id=1, bbox=[1, 1, 5, 0.5],
+                 area=2.5)],
+        categories=[dict(id=1, name='a')])
+    fixed, report = validate_coco(coco, source='x.json')
+    # the second id 1 is a repeat even though the first one was dropped,
+    # and its annotation goes with the dropped image
+    assert report['issues']['duplicate_image_id'] == 1
+    assert report['issues']['bad_image_size'] == 1
+    assert report['issues']['of_dropped_image'] == 1
+    assert [img['file_name'] for img in fixed['images']] == ['ok.jpg']
+    assert report['issues']['bad_area'] == 1
+    assert [a['area'] for a in fixed['annotations']] == [9.0, 2.5]
+    assert report['sub_pixel_objects'] == 1
+    assert 'objects under 1 px' in format_coco_report(report)

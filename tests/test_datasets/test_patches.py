@@ -256,3 +256,34 @@ def test_unreadable_and_mismatched_images_are_skipped(tmp_path):
     assert {i['orig_image_id'] for i in patch_coco['images']} == {1}
     assert summary['images'] == 1
     assert Image.MAX_IMAGE_PIXELS is not None  # the guard is restored
+
+
+def test_same_stem_in_two_folders_and_exact_threshold(tmp_path):
+    # NWPU keeps positive and negative images of the same name in two
+    # folders; their patches must not overwrite each other
+    for sub, value in (('pos', 10), ('neg', 200)):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(np.full((20, 20, 3), value, np.uint8)).save(
+            tmp_path / sub / '001.png')
+    coco = dict(
+        images=[dict(id=1, file_name='pos/001.png', width=20, height=20),
+                dict(id=2, file_name='neg/001.png', width=20, height=20)],
+        # 10 px wide, 4 px inside the window [0, 12): exactly 0.4 visible
+        annotations=[dict(id=1, image_id=1, category_id=1,
+                          bbox=[8, 2, 10, 5], area=50, iscrowd=0)],
+        categories=[dict(id=1, name='a')])
+    out = tmp_path / 'patches'
+    patch_coco, summary = build_patch_coco(
+        coco, tmp_path, out, patch_size=12, stride=8, min_visible=0.4,
+        img_ext='jpg')
+    names = [img['file_name'] for img in patch_coco['images']]
+    assert len(names) == len(set(names)) == 8
+    assert names[0] == 'pos__001__0_0.jpg'  # '.' added to the extension
+    assert len(list(out.iterdir())) == 8
+    with Image.open(out / 'neg__001__0_0.jpg') as img:
+        assert abs(np.asarray(img).astype(int).mean() - 200) < 3
+    # 0.4 visible is not more than min_visible=0.4: an ignored region
+    # (CFINet ignores inter/area <= 0.4; the DOTA devkit keeps > thresh)
+    first = [a for a in patch_coco['annotations'] if a['image_id'] == 1]
+    assert [(a['category_id'], a['bbox']) for a in first] == [
+        (0, [8.0, 2.0, 4.0, 5.0])]

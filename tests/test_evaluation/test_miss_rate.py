@@ -56,13 +56,13 @@ def test_match_image_ignore_rules():
         [1, 0, 11, 10],  # .8  IoU .82 with a taken object: FP
         [20, 0, 30, 10],  # .7  TP (second object)
         [60, 10, 70, 20],  # .95 inside the region (IoD 1): removed
-        [45, 0, 55, 10],  # .6  IoD exactly .5, not > .5: FP
-        [46, 0, 56, 10],  # .5  IoD .6: removed
+        [45, 0, 55, 10],  # .6  IoD exactly .5 (Dollar: oa >= .5): removed
+        [44, 0, 54, 10],  # .5  IoD .4: FP
     ])
     scores = np.array([0.9, 0.8, 0.7, 0.95, 0.6, 0.5])
     is_tp, is_ign = match_image(dets, scores, gt, ignore)
     assert is_tp.tolist() == [True, False, True, False, False, False]
-    assert is_ign.tolist() == [False, False, False, True, False, True]
+    assert is_ign.tolist() == [False, False, False, True, True, False]
 
     # Input order does not matter.
     perm = np.array([3, 5, 0, 4, 2, 1])
@@ -138,7 +138,7 @@ def test_hand_case():
 def test_no_objects_and_no_detections():
     gts = [(np.zeros((0, 4)), np.zeros(0, dtype=bool))]
     stats = evaluate_pedestrian([(np.zeros((0, 4)), np.zeros(0))], gts)
-    assert stats['AP'] == -1 and stats['Recall'] == -1
+    assert stats['AP'] == stats['Recall'] == stats['mMR'] == -1
     gts = [(np.array([[0, 0, 10, 30]]), np.array([False]))]
     stats = evaluate_pedestrian([(np.zeros((0, 4)), np.zeros(0))], gts)
     assert stats['AP'] == 0 and stats['Recall'] == 0 and stats['mMR'] == 1

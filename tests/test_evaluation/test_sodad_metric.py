@@ -155,3 +155,11 @@ def test_range_iou_aps_option(ann_file):
     res = run(ann_file, [sample([gt_xyxy(1)], [0.9])], range_iou_aps=False)
     assert 'coco/bbox_AP_Small_50' not in res
     assert res['coco/bbox_AP_Small'] == pytest.approx(17 / 101)
+
+
+def test_copypaste_line_follows_table_v(ann_file):
+    metric = METRICS.build(dict(type='SODADMetric', ann_file=ann_file))
+    assert metric.copypaste_keys() == [
+        'AP_Small', 'AP_Small_50', 'AP_Small_75', 'AP_eS', 'AP_rS', 'AP_gS',
+        'AP_N'
+    ]

@@ -73,7 +73,9 @@ val_evaluator = dict(
         ignore_overlap_thr=None,
         backend_args=backend_args),
     patch_ann_file=data_root + f'annotations/sodad-val-{patch_tag}.json',
-    nms_iou_thr=0.5)
+    nms_iou_thr=0.5,
+    # CFINet's merge_dets shifts and runs NMS without clipping to the image
+    clip_to_image=False)
 test_evaluator = dict(
     val_evaluator,
     metric=dict(

@@ -23,7 +23,8 @@ from typing import Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from .common import (SIZE_RANGES, PathLike, clip_xywh, dump_json_atomic,
-                     format_table, maybe_tqdm, preview, size_bucket_counts)
+                     format_table, instance_rows, maybe_tqdm, preview,
+                     size_bucket_counts)
 
 __all__ = [
     'ISSUE_KINDS', 'validate_coco', 'check_coco_file', 'format_coco_report'
@@ -44,6 +45,7 @@ ISSUE_KINDS = {
     'negative_size': 'bbox with negative width/height (dropped)',
     'zero_area': 'bbox empty after clipping (dropped)',
     'clipped': 'bbox crossing the image border (clipped)',
+    'bad_area': 'area missing or not positive (recomputed as w * h)',
 }
 MAX_MESSAGES = 20
 
@@ -94,6 +96,9 @@ def validate_coco(coco: dict,
           (:data:`SIZE_RANGES`, kept object boxes), ``ignored_regions``,
           ``images_without_annotations`` (kept images without a kept object
           or ignored region) and ``empty_image_names`` (their first names).
+        - ``sub_pixel_objects``: kept objects under 1 px wide or high, which
+          mmdet's ``CocoDataset`` leaves out of training (they still count
+          as ground truth in evaluation).
         - ``category_zero``: a category has id 0. Valid COCO, but
           crossdino's ``IgnoredRegionsCocoDataset`` reads ``category_id`` 0
           as an ignored region: load such files with mmdet's ``CocoDataset``.
@@ -128,13 +133,15 @@ def validate_coco(coco: dict,
         categories.append(cat)
 
     images: Dict[int, dict] = {}
-    dropped_images = set()
+    dropped_images, seen_images = set(), set()
     for i, img in enumerate(coco['images']):
         iid = img.get('id') if isinstance(img, dict) else None
         where = f'images[{i}] (id {iid!r})'
-        if iid in images or iid is None:
+        # against every id seen: a repeat of a dropped image is a repeat too
+        if iid in seen_images or iid is None:
             report('duplicate_image_id', where, 'id repeated or missing')
             continue
+        seen_images.add(iid)
         dropped_images.add(iid)
         w, h = img.get('width'), img.get('height')
         if not (_is_number(w) and _is_number(h) and w > 0 and h > 0):
@@ -162,7 +169,7 @@ def validate_coco(coco: dict,
 
     kept: List[dict] = []
     object_boxes, per_class = [], dict.fromkeys(cat_names.values(), 0)
-    ignored = 0
+    ignored = sub_pixel = 0
     annotated = set()
     for i, ann in maybe_tqdm(enumerate(anns_in), len(anns_in), 'annotations',
                              progress, unit='ann'):
@@ -207,8 +214,13 @@ def validate_coco(coco: dict,
                    f"{img['width']}x{img['height']} image border")
             new['bbox'] = box[0].tolist()
             new['area'] = float(box[0, 2] * box[0, 3])
-        elif not _is_number(ann.get('area')):
+        elif not (_is_number(ann.get('area')) and ann['area'] > 0):
+            # mmdet's CocoDataset silently skips area <= 0
+            report('bad_area', where, f"area {ann.get('area')!r} of bbox "
+                   f'{list(bbox)} recomputed')
             new['area'] = float(bbox[2] * bbox[3])
+        if not is_ignored and (box[0, 2] < 1 or box[0, 3] < 1):
+            sub_pixel += 1  # kept: still ground truth for evaluation
         if renumber:
             new['id'] = len(kept) + 1
         kept.append(new)
@@ -239,6 +251,7 @@ def validate_coco(coco: dict,
         instances_per_class=per_class,
         instances_per_size=sizes,
         ignored_regions=ignored,
+        sub_pixel_objects=sub_pixel,
         images_without_annotations=len(empty),
         empty_image_names=[str(img.get('file_name', img['id']))
                            for img in empty[:MAX_MESSAGES]],
@@ -290,27 +303,18 @@ def check_coco_file(path: PathLike,
 def format_coco_report(result: dict,
                        header: Union[str, None] = None) -> str:
     """Render a :func:`validate_coco` report as a text table."""
-    total = max(result['instances'], 1)
-
-    def count(n: int) -> str:
-        return f'{n:>8d}  {100 * n / total:5.1f}%'
-
-    rows = [
-        ('images', f"{result['images']} ({result['kept_images']} kept, "
-         f"{result['images_without_annotations']} without annotations)"),
+    rows = instance_rows(
+        result, f"{result['kept_images']} kept, "
+        f"{result['images_without_annotations']} without annotations")
+    rows[1:1] = [
         ('annotations', f"{result['annotations']} "
          f"({result['kept_annotations']} kept)"),
         ('categories', str(result['categories'])),
-        ('instances', str(result['instances'])),
-        ('per class', ''),
-        *((f'  {name}', count(n))
-          for name, n in result['instances_per_class'].items()),
-        ('per size (sqrt area, px)', ''),
-        *((f'  {name}' if name.startswith('<') else
-           f'  {name} [{lo:g}, {hi:g})',
-           count(result['instances_per_size'][name]))
-          for name, lo, hi in SIZE_RANGES),
+    ]
+    rows += [
         ('ignored regions', str(result['ignored_regions'])),
+        ('objects under 1 px (mmdet does not train on them)',
+         str(result.get('sub_pixel_objects', 0))),
         ('issues', str(result['num_issues'])),
         *((f'  {label}', str(result['issues'][kind]))
           for kind, label in ISSUE_KINDS.items()),

@@ -100,8 +100,15 @@ def list_files(folder: Path, extensions: Sequence[str]) -> Dict[str, Path]:
 def read_image_size(path: PathLike) -> Tuple[int, int]:
     """(width, height) from the image header, without decoding pixels."""
     from PIL import Image  # lazy: only the converters need PIL
-    with Image.open(path) as img:
-        width, height = img.size
+
+    # Only the header is read, so PIL's decompression-bomb limit (179 Mpx)
+    # does not apply; DOTA images reach 20000 x 20000 px.
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
     if width <= 0 or height <= 0:
         raise ValueError(f'invalid image size {width}x{height}')
     return width, height

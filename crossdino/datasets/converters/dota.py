@@ -321,7 +321,8 @@ def convert_dota_split(split_dir: PathLike,
         dict: summary with keys ``split_dir``, ``out_json``, ``images``,
         ``images_with_objects``, ``instances`` (objects written),
         ``instances_per_class``, ``instances_per_size`` (over
-        :data:`SIZE_RANGES`), ``difficult`` (difficult objects read),
+        :data:`SIZE_RANGES`), ``difficult`` (difficult objects kept after
+        clipping),
         ``difficult_as``, ``ignored_regions`` (difficult objects written as
         ignored regions), ``clipped`` (kept boxes clipped to the image),
         ``dropped_zero_area``, ``malformed`` (lines skipped),

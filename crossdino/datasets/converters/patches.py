@@ -18,10 +18,10 @@ instead, which only changes the canvas, not the annotations).
 
 Protocols (presets in :data:`PATCH_PRESETS`):
 
-- DOTA: 1024 x 1024 patches, gap 200 (stride 824), objects kept when at least
-  70% of their area is inside the patch (the devkit's ``thresh=0.7``; below
-  it the devkit keeps the polygon with ``difficult=2``, here it becomes an
-  ignored region).
+- DOTA: 1024 x 1024 patches, gap 200 (stride 824), objects kept when more
+  than 70% of their area is inside the patch (the devkit's ``half_iou >
+  thresh=0.7``; otherwise the devkit keeps the polygon with
+  ``difficult=2``, here it becomes an ignored region).
 - SODA-D: 800 x 800 patches, stride 650 (CFINet's ``stepSz=150`` overlap);
   CFINet marks a cut object ``ignore`` when at most 40% of its area is inside
   (``interAreaIgnThr=0.4``), hence ``min_visible=0.4``. The resize of the
@@ -36,8 +36,9 @@ Protocols (presets in :data:`PATCH_PRESETS`):
 Cut objects, i.e. objects that intersect a window but are not wholly inside
 it, are clipped to the window. With ``visible = inter_area / box_area``:
 
-- ``visible >= min_visible``: kept as an object (clipped box);
-- ``0 < visible < min_visible``: ``cut_policy='ignore'`` (default) writes the
+- ``visible > min_visible`` (or the whole object): kept as an object
+  (clipped box);
+- ``0 < visible <= min_visible``: ``cut_policy='ignore'`` (default) writes the
   clipped part as an ignored region (so that a detector that finds the
   visible part is neither rewarded nor punished), ``cut_policy='drop'``
   drops it.
@@ -51,10 +52,14 @@ Patch JSON layout::
     annotations: objects {id, image_id, category_id, bbox, area, iscrowd: 0,
                           orig_ann_id, <other fields of the source object>}
                  ignored {id, image_id, category_id: 0, bbox, area,
-                          iscrowd: 1, ignore: 1, orig_ann_id}
+                          iscrowd: 1, ignore: 1, orig_ann_id,
+                          cut_category_id (cut objects only)}
     categories: copied from the full-image JSON
 
-``file_name`` is ``<stem>__<x_offset>_<y_offset><ext>``; patch ids are 1..,
+``file_name`` is ``<stem>__<x_offset>_<y_offset><ext>``, ``<stem>`` the
+source ``file_name`` without extension and with ``/`` replaced by ``__`` (so
+``positive image set/001.jpg`` and ``negative image set/001.jpg`` do not
+collide); patch ids are 1..,
 ordered by original image id, then row-major over the windows. A point
 ``(x, y)`` of a patch is ``(x + x_offset, y + y_offset)`` in its original
 image.
@@ -197,14 +202,14 @@ def build_patch_coco(coco: dict,
         patch_size: window side (px).
         stride: distance between window starts (px); DOTA's ``gap`` is
             ``patch_size - stride``.
-        min_visible: minimum fraction of an object's area inside a window to
-            keep it as an object there, in (0, 1].
+        min_visible: an object is kept in a window when more than this
+            fraction of its area is inside (or all of it), in (0, 1].
         cut_policy: ``'ignore'`` or ``'drop'`` for objects below
             ``min_visible`` (see the module docstring).
         skip_empty: leave out patches without objects (for training sets;
             keep them for evaluation, the merge needs every window).
-        img_ext: patch image extension (``'.png'``, ``'.jpg'``); defaults to
-            the source image's.
+        img_ext: patch image extension (``'.png'``, ``'.jpg'``; the dot is
+            optional); defaults to the source image's.
         jpeg_quality: quality of JPEG patches.
         progress: show a tqdm bar.
 
@@ -223,6 +228,8 @@ def build_patch_coco(coco: dict,
     """
     if not 0 < min_visible <= 1:
         raise ValueError(f'min_visible must be in (0, 1], got {min_visible}')
+    if img_ext and not img_ext.startswith('.'):
+        img_ext = '.' + img_ext
     if cut_policy not in CUT_POLICIES:
         raise ValueError(f'cut_policy must be one of {CUT_POLICIES}, '
                          f'got {cut_policy!r}')
@@ -268,14 +275,16 @@ def build_patch_coco(coco: dict,
         summary['objects'] += len(obj_anns)
         whole_somewhere = np.zeros(len(obj_anns), dtype=bool)
 
-        stem = Path(info['file_name']).stem
+        stem = Path(info['file_name']).with_suffix('').as_posix().replace(
+            '/', '__')
         ext = img_ext or Path(info['file_name']).suffix
         for window in sliding_windows(width, height, patch_size, stride):
             x0, y0, x1, y1 = (int(v) for v in window)
             o_box, o_vis = assign_to_window(obj_boxes, window)
             i_box, i_vis = assign_to_window(ign_boxes, window)
             whole_somewhere |= o_vis >= 1.0
-            keep = o_vis >= min_visible
+            # strictly more, as the DOTA devkit and CFINet's split script
+            keep = (o_vis > min_visible) | (o_vis >= 1.0)
             cut = (o_vis > 0) & ~keep
             if skip_empty and not keep.any():
                 summary['skipped_empty'] += 1
@@ -443,7 +452,7 @@ def format_patch_summary(summary: dict) -> str:
         ('empty patches skipped', str(summary['skipped_empty'])),
         ('objects (full images)', str(summary['objects'])),
         ('objects (patches)', str(summary['patch_objects'])),
-        (f"cut, kept (>= {summary['min_visible']:g} visible)",
+        (f"cut, kept (> {summary['min_visible']:g} visible)",
          str(summary['cut_kept'])),
         ('cut, now ignored regions', str(summary['cut_ignored'])),
         ('cut, dropped', str(summary['cut_dropped'])),
@@ -486,7 +495,7 @@ def add_patch_arguments(parser, preset: str) -> None:
         help=f"distance between patch starts in px (default {cfg['stride']})")
     group.add_argument(
         '--min-visible', type=float, default=cfg['min_visible'],
-        help='keep a cut object when at least this fraction of its area is '
+        help='keep a cut object when more than this fraction of its area is '
         f"inside the patch (default {cfg['min_visible']})")
     group.add_argument(
         '--cut-policy', choices=CUT_POLICIES, default='ignore',

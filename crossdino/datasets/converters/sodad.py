@@ -133,6 +133,9 @@ def build_sodad_coco(ann_file: PathLike,
     cat_map = {}
     for i, cat in enumerate(raw['categories']):
         name = cat.get('name') if isinstance(cat, dict) else None
+        if name is not None and 'id' not in cat:
+            fail(f'categories[{i}]', f'category {name!r} has no id')
+            continue
         if name == SODAD_IGNORE_NAME:
             cat_map[cat['id']] = 0
         elif name in SODAD_CLASSES:

@@ -150,7 +150,11 @@ def parse_widerperson_txt(path: PathLike,
     if count_match is None:
         fail(count_lineno, 'first line must be the number of boxes N',
              count_line)
-        stats['malformed'] += 1
+        # non-strict: the line is then read as a box line; a line that is
+        # not a box either is counted by the box loop, so count it here
+        # only when it is a box (a missing count line)
+        if _BOX_RE.fullmatch(count_line) is not None:
+            stats['malformed'] += 1
         box_lines, expected = numbered, None
     else:
         box_lines, expected = numbered[1:], int(count_match.group(1))

@@ -11,7 +11,7 @@ Evaluation of the State of the Art" (TPAMI 2012), as used by WiderPerson
   Detections, highest score first, are greedily matched to the unmatched
   object with the highest IoU (``IoU >= iou_thr``); a detection left
   unmatched whose *intersection over its own area* (IoD) with some ignored
-  box exceeds ``ignore_iod_thr`` is removed (neither true nor false
+  box reaches ``ignore_iod_thr`` is removed (neither true nor false
   positive). An ignored box may absorb any number of detections. This is
   the order of Dollar's ``bbGt('evalRes')`` (an object is always preferred
   over an ignored box), computed in two steps: a sequential greedy pass over
@@ -81,8 +81,8 @@ def match_image(det_bboxes: np.ndarray,
         iou_thr (float): A detection matches an object if IoU >= this.
             Defaults to 0.5.
         ignore_iod_thr (float): An unmatched detection covered by an
-            ignored box by more than this fraction of its own area is
-            removed. Defaults to 0.5.
+            ignored box by at least this fraction of its own area is
+            removed (Dollar's ``oa >= thr``). Defaults to 0.5.
 
     Returns:
         tuple[np.ndarray, np.ndarray]: Bool arrays of shape (D, ) in the
@@ -120,7 +120,7 @@ def match_image(det_bboxes: np.ndarray,
             tp_sorted[d] = True
     # Step 2: unmatched detections inside an ignored box are removed.
     ign_sorted = ~tp_sorted & (
-        np.where(gt_ignore[None, :], iod, 0.0) > ignore_iod_thr).any(axis=1)
+        np.where(gt_ignore[None, :], iod, -1.0) >= ignore_iod_thr).any(axis=1)
     is_tp[order] = tp_sorted
     is_ignored[order] = ign_sorted
     return is_tp, is_ignored
@@ -257,17 +257,18 @@ def evaluate_pedestrian(dets: Sequence[Tuple[np.ndarray, np.ndarray]],
         dict[str, float]: ``AP`` (VOC all-point), ``Recall`` (with all
         detections), ``mMR`` (log-average miss rate over FPPI 1e-2..1e0),
         all in ``[0, 1]``, plus ``num_gts`` and ``num_dets`` (kept
-        detections). With no objects, AP and Recall are -1 (undefined).
+        detections). With no objects, AP, Recall and mMR are -1 (undefined).
     """
     curve = pedestrian_curve(dets, gts, iou_thr, ignore_iod_thr)
     if curve.num_gts == 0:
-        ap = recall = -1.0
+        ap = recall = mmr = -1.0
     else:
         ap = voc_all_point_ap(curve.recall, curve.precision)
         recall = float(curve.recall[-1]) if len(curve.recall) else 0.0
+        mmr = log_average_miss_rate(curve.fppi, 1.0 - curve.recall)
     return dict(
         AP=ap,
         Recall=recall,
-        mMR=log_average_miss_rate(curve.fppi, 1.0 - curve.recall),
+        mMR=mmr,
         num_gts=float(curve.num_gts),
         num_dets=float(len(curve.scores)))

@@ -7,8 +7,8 @@ Two things are added on top of a plain :class:`pycocotools.cocoeval.COCOeval`
 run:
 
 * **Tiny-object area ranges.** Besides COCO's ``all/small/medium/large``, the
-  AI-TOD ranges used by Cross-DINO's VisDrone table (very tiny ``[2², 8²]``,
-  tiny ``[8², 16²]``, small ``[16², 32²]``, medium ``[32², 1e5²]``) are put
+  AI-TOD ranges used by Cross-DINO's tables (very tiny ``[0, 8²]``, tiny
+  ``[8², 16²]``, small ``[16², 32²]``, medium ``[32², 1e5²]``) are put
   into the *same* ``params.areaRng``, so one ``evaluate()/accumulate()`` run
   yields every number.
 * **Ignored regions** (VisDrone toolkit rule). Annotations whose category is
@@ -16,8 +16,11 @@ run:
   ``category_id=0, iscrowd=1, ignore=1``) are ignored regions. A detection
   lying more than ``ignore_overlap_thr`` (fraction of its own area) inside
   the union of an image's ignored regions is dropped, and such a
-  ground-truth box becomes a crowd (= ignored) box, so neither counts as a
-  false positive or a miss.
+  ground-truth box becomes a crowd (= ignored) box, so it is never a miss.
+  Deviation: the VisDrone toolkit deletes such ground truth instead; as a
+  crowd box it also absorbs detections that overlap it by more than the IoU
+  threshold of their own area, which the toolkit would count as false
+  positives unless they lie in the region too (the usual case).
 
 All boxes are COCO ``[x, y, w, h]`` in pixels; detections are dicts with
 ``image_id``, ``category_id``, ``bbox`` and ``score`` (COCO results format).
@@ -42,9 +45,11 @@ COCO_AREA_RANGES: Dict[str, Tuple[float, float]] = {
 }
 
 #: AI-TOD / Cross-DINO tiny-object ranges ``name -> (lo, hi)`` in px². The
-#: names give the result keys ``AP_<name>`` and ``AR_<name>``.
+#: names give the result keys ``AP_<name>`` and ``AR_<name>``. 'vt' starts
+#: at 0 as in the AI-TOD evaluator (aitodpycocotools ``Params``), whose
+#: numbers the papers report; their prose says "2 to 8 pixels".
 TINY_AREA_RANGES: Dict[str, Tuple[float, float]] = {
-    'vt': (2.0**2, 8.0**2),
+    'vt': (0.0, 8.0**2),
     't': (8.0**2, 16.0**2),
     's': (16.0**2, 32.0**2),
     'm': (32.0**2, _MAX_AREA),

@@ -53,7 +53,7 @@ Example config::
         type='SODADMetric',
         ann_file='data/SODA-D/Annotations/test.json')
 """
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from mmdet.registry import METRICS
 
@@ -108,3 +108,12 @@ class SODADMetric(TinyObjectCocoMetric):
             ignore_overlap_thr=ignore_overlap_thr,
             range_iou_aps=range_iou_aps,
             **kwargs)
+
+    def copypaste_keys(self) -> List[str]:
+        """Table V's order: AP, AP50, AP75 (on 'Small', as CFINet's
+        ``stats[0:3]``), then AP_eS, AP_rS, AP_gS, AP_N."""
+        if not self.range_iou_aps or 'Small' not in self.area_ranges:
+            return super().copypaste_keys()
+        return ['AP_Small', 'AP_Small_50', 'AP_Small_75'] + [
+            f'AP_{name}' for name in self.area_ranges if name != 'Small'
+        ]

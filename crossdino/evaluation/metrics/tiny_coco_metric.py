@@ -176,6 +176,13 @@ class TinyObjectCocoMetric(CocoMetric):
                            f'choose from {list(stats)}.')
         return OrderedDict((f'bbox_{item}', stats[item]) for item in items)
 
+    def copypaste_keys(self) -> List[str]:
+        """Keys of the copypaste line, in the papers' table order: AP,
+        AP50, AP75, then the tiny ranges (Cross-DINO: APvt, APt, APs, APm)."""
+        return ['mAP', 'mAP_50', 'mAP_75'] + [
+            f'AP_{name}' for name in self.area_ranges
+        ]
+
     def _log_tables(self, stats: Dict[str, float], logger: MMLogger) -> None:
         """Log AP/AR per area range, a copypaste line and per-class APs."""
         top = self.max_dets[-1]
@@ -196,13 +203,10 @@ class TinyObjectCocoMetric(CocoMetric):
             ])
         print_log('\n' + AsciiTable(rows).table, logger=logger)
 
-        # Cross-DINO table order: AP, AP50, AP75, APvt, APt, APs, APm.
-        copypaste = ['mAP', 'mAP_50', 'mAP_75'] + [
-            f'AP_{name}' for name in self.area_ranges
-        ]
         print_log(
             'bbox_mAP_copypaste: ' +
-            ' '.join(f'{stats[k]:.3f}' for k in copypaste), logger=logger)
+            ' '.join(f'{stats[k]:.3f}' for k in self.copypaste_keys()),
+            logger=logger)
         print_log(
             ' '.join(f'AR@{m}: {stats[f"AR@{m}"]:.3f}'
                      for m in self.max_dets), logger=logger)

@@ -67,7 +67,7 @@ class WiderPersonMetric(BaseMetric):
             heights in px. Defaults to ``(20, inf)`` ('Hard').
         iou_thr (float): Matching IoU. Defaults to 0.5.
         ignore_iod_thr (float): A detection covered by an ignored box by
-            more than this fraction of its area is removed. Defaults to 0.5.
+            at least this fraction of its area is removed. Defaults to 0.5.
         class_agnostic (bool): Merge all categories into one. Defaults to
             True.
         person_classes (Sequence[str], optional): Category names evaluated

@@ -29,7 +29,10 @@ What each switch of ``hmpe`` maps to, and where it deviates:
 - HIDQ (Eq. 8-9), ``query_selection``: DINO's top-k encoder tokens are
   ranked by ``'class'`` (DINO: max class logit), ``'heatmap'`` (H_mixed) or
   ``'product'`` (sigmoid class score x H_mixed; tokens with H_mixed <= tau
-  ranked after all hot ones, among themselves by class score).
+  ranked after all hot ones, among themselves by class score). H_mixed here
+  is the raw mix of the head's probabilities: the mask filter's per-level
+  min-max would make every level's hottest token 1, background-only levels
+  included, and the ranking runs over all levels at once.
   num_queries stays fixed, so cold tokens only fill slots left over. With
   ``hidq_content`` the content queries become ``query_embedding +
   W'_Q E_mixed`` (Eq. 8), E_mixed = H_mixed x the
@@ -92,6 +95,12 @@ class HMPEDINO(DINO):
             if sel not in SELECTIONS:
                 raise ValueError(f'hmpe.query_selection must be one of '
                                  f'{SELECTIONS}, got {sel!r}')
+            if cfg.get('learnable_lambda') and not (
+                    cfg.get('soft') or cfg.get('hidq_content', True)):
+                # the hard mask and top-k pass no gradient to lambda: an
+                # unused parameter, which DDP rejects
+                raise ValueError('hmpe.learnable_lambda needs soft=True or '
+                                 'hidq_content=True to receive a gradient')
         # Read by _init_layers, which DetectionTransformer.__init__ calls.
         self._hmpe_cfg = cfg
         super().__init__(*args, **kwargs)
@@ -180,8 +189,9 @@ class HMPEDINO(DINO):
             h_box (list[Tensor]): per level (bs, 1, h, w).
 
         Returns:
-            Tensor: H_mixed flattened like the tokens, (bs, sum(h*w)), zero
-            on padded tokens.
+            Tensor: the raw H_mixed (Eq. 4 without the per-level min-max
+            normalisation, so that levels compare) flattened like the
+            tokens, (bs, sum(h*w)), zero on padded tokens; HIDQ ranks it.
         """
         if self.detach_heatmap:
             h_cls = [h.detach() for h in h_cls]
@@ -192,8 +202,8 @@ class HMPEDINO(DINO):
         masks = [None] * len(sizes) if mask is None else [
             m.view(bs, *b.shape[-2:])
             for m, b in zip(mask.split(sizes, 1), h_box)]
-        heat = [self.positional_encoding.mix(c, b, m)
-                for c, b, m in zip(h_cls, h_box, masks)]
+        pe = self.positional_encoding
+        heat = [pe.mix(c, b, m) for c, b, m in zip(h_cls, h_box, masks)]
         if self.mask_filter:
             pos = [self.positional_encoding(m, input=b, heatmap=hm)
                    .flatten(2).transpose(1, 2) + self.level_embed[lvl]
@@ -206,7 +216,12 @@ class HMPEDINO(DINO):
                    for c, b in zip(h_cls, h_box)]
             encoder_inputs_dict['feat'] = encoder_inputs_dict['feat'] + \
                 torch.cat(emb, 1)
-        return torch.cat([h.flatten(1) for h in heat], 1)
+        # Per-level min-max makes every level's hottest token 1, also on a
+        # level without objects, so queries are ranked on the raw heat.
+        return torch.cat([
+            pe.mix(c, b, m, normalize=False).flatten(1)
+            for c, b, m in zip(h_cls, h_box, masks)
+        ], 1)
 
     def mohfe_weight(self) -> Tuple[Tensor, Tensor]:
         """Eq. 5's ``W [conv_c(H_class) || conv_b(H_bbox)]`` composed into
@@ -235,7 +250,9 @@ class HMPEDINO(DINO):
             heat (Tensor, optional): H_mixed (bs, N); required unless
                 the selection is 'class'.
         """
-        score = enc_outputs_class.max(-1)[0]
+        # fp32: under autocast fp16 spacing near 1 (~5e-4) ties close scores
+        score = enc_outputs_class.max(-1)[0].float()
+        heat = None if heat is None else heat.float()
         mode = getattr(self, 'query_selection', 'class')
         if mode == 'heatmap':
             score = heat

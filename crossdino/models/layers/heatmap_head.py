@@ -138,12 +138,14 @@ def _gather_gts(batch_data_samples: SampleList, device) -> Tuple[Tensor, ...]:
     boxes = torch.cat([getattr(g.bboxes, 'tensor', g.bboxes)
                        for g in gts]).to(device).float()
     labels = torch.cat([g.labels for g in gts]).to(device).long()
-    counts = torch.tensor([len(g) for g in gts], device=device)
-    bidx = torch.repeat_interleave(
-        torch.arange(len(gts), device=device), counts)
+    # built on the host from python ints and copied without blocking: no
+    # device -> host sync (repeat_interleave on the device would need one)
+    counts = torch.tensor([len(g) for g in gts])
+    bidx = torch.repeat_interleave(torch.arange(len(gts)), counts).to(
+        device, non_blocking=True)
     img_hw = torch.tensor([s.metainfo['img_shape'][:2]
-                           for s in batch_data_samples], device=device,
-                          dtype=torch.float32)
+                           for s in batch_data_samples],
+                          dtype=torch.float32).to(device, non_blocking=True)
     return boxes.reshape(-1, 4), labels, bidx, img_hw
 
 

@@ -110,7 +110,8 @@ class HeatmapPositionalEncoding(SinePositionalEncoding):
     def mix(self,
             h_class: Tensor,
             h_bbox: Tensor,
-            mask: Optional[Tensor] = None) -> Tensor:
+            mask: Optional[Tensor] = None,
+            normalize: bool = True) -> Tensor:
         """Eq. 4 (+ ``heat_norm``): the mixed heatmap.
 
         Args:
@@ -118,6 +119,9 @@ class HeatmapPositionalEncoding(SinePositionalEncoding):
                 max over classes.
             h_bbox (Tensor): (bs, 1, h, w) in [0, 1].
             mask (Tensor, optional): (bs, h, w) bool, True = padded.
+            normalize (bool): apply ``heat_norm`` (per image and map). False
+                keeps the raw mixed probabilities, which stay comparable
+                across levels (HIDQ ranks all levels together).
 
         Returns:
             Tensor: H_mixed, (bs, 1, h, w); zero on padded pixels.
@@ -127,7 +131,7 @@ class HeatmapPositionalEncoding(SinePositionalEncoding):
         lam = self.lam
         heat = lam * h_class + (1 - lam) * h_bbox
         valid = None if mask is None else ~mask[:, None].bool()
-        if self.heat_norm == 'minmax':
+        if normalize and self.heat_norm == 'minmax':
             flat = heat.flatten(1)
             vflat = None if valid is None else valid.flatten(1)
             hi = flat if vflat is None else flat.masked_fill(~vflat, -1e4)

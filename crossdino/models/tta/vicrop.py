@@ -485,19 +485,30 @@ class ViCropTTAModel(BaseTTAModel):
 
     @contextlib.contextmanager
     def _crop_queries(self):
-        """Run the detector with ``crop_num_queries`` queries inside."""
+        """Run the detector with ``crop_num_queries`` queries inside.
+
+        The head's ``max_per_img`` is capped at ``k * num_classes``: DETR
+        heads take their top-``max_per_img`` over (queries x classes).
+        """
         det, k = self.module, self.crop_num_queries
-        if k is None or k == det.num_queries:
+        if k is None:
             yield
             return
         full_nq, full_emb = det.num_queries, det.query_embedding
+        test_cfg = getattr(det.bbox_head, 'test_cfg', None)
+        full_max = None if test_cfg is None else test_cfg.get('max_per_img')
         det.num_queries = k
         det.query_embedding = nn.Embedding.from_pretrained(
             full_emb.weight[:k], freeze=True)
+        if full_max is not None:
+            test_cfg['max_per_img'] = min(full_max,
+                                          k * det.bbox_head.num_classes)
         try:
             yield
         finally:
             det.num_queries, det.query_embedding = full_nq, full_emb
+            if full_max is not None:
+                test_cfg['max_per_img'] = full_max
 
     def crop_batch(self,
                    inputs: Tensor,

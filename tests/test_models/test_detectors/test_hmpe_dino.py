@@ -114,6 +114,34 @@ def test_mask_filter_all_hot_all_cold_on_encoder_inputs():
                                    rtol=1e-4, atol=1e-4)
 
 
+def test_hidq_ranks_raw_heat_across_levels():
+    # level 0 holds an object (heat 0.9 at one cell), the other levels only
+    # background noise (0.10-0.12): min-max per level would make every
+    # level's noisiest cell 1; the returned (ranked) heat stays raw
+    model = build(hmpe_cfg(dict(query_selection='heatmap'))).eval()
+    inputs, samples = fake_batch(shapes=((64, 80), (64, 80)))
+    with torch.no_grad():
+        feats = model.extract_feat(inputs)
+        enc, _ = model.pre_transformer(feats, samples)
+        g = torch.Generator().manual_seed(0)
+        h_box = [0.1 + 0.02 * torch.rand(f[:, :1].shape, generator=g)
+                 for f in feats]
+        h_box[0][:, :, 2, 3] = 0.9
+        h_cls = [h.expand(-1, 10, -1, -1).clone() for h in h_box]
+        heat = model.apply_hmpe(enc, h_cls, h_box)
+    w0 = feats[0].shape[-1]
+    assert heat.argmax(1).tolist() == [2 * w0 + 3] * 2
+    torch.testing.assert_close(heat.max(1)[0], torch.full((2, ), 0.9))
+    assert heat[:, feats[0].shape[-2] * w0:].max() <= 0.12 + 1e-6
+
+
+def test_learnable_lambda_without_gradient_path_is_rejected():
+    with pytest.raises(ValueError, match='learnable_lambda needs soft=True'):
+        build(hmpe_cfg(dict(learnable_lambda=True, hidq_content=False)))
+    build(hmpe_cfg(dict(learnable_lambda=True, hidq_content=False,
+                        soft=True)))
+
+
 def test_hidq_picks_hottest_tokens():
     model = build(hmpe_cfg(dict(query_selection='heatmap'))).eval()
     g = torch.Generator().manual_seed(0)

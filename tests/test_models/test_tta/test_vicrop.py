@@ -328,8 +328,12 @@ def test_crop_num_queries(tiny_dino):
     same = _preds(
         ViCropTTAModel(tiny_dino, crop_num_queries=20,
                        **kw).test_step(fake_data()))
-    for p, o in zip(full, same):  # all 20 queries: the detector's own pass
+    for p, o in zip(full, same):  # all 20 queries (swapped in): the same
         assert torch.equal(p.bboxes, o.bboxes)
+    # 1 query x 10 classes < max_per_img 20: the head's top-k is capped
+    one = ViCropTTAModel(tiny_dino, crop_num_queries=1, **kw)
+    assert len(one.test_step(fake_data())) == 2
+    assert tiny_dino.bbox_head.test_cfg['max_per_img'] == 20
     emb = tiny_dino.query_embedding
     calls = []
     det = tiny_dino
