@@ -22,8 +22,8 @@ from pathlib import Path
 
 if __name__ == '__main__':
     # numpy/PIL only: skip crossdino/__init__ (torch, mmdet: ~10 s)
-    import _converters_only
-    _converters_only.enter()
+    import _cli
+    _cli.enter()
 
 from crossdino.datasets.converters.coco_check import (  # noqa: E402
     check_coco_file, format_coco_report)

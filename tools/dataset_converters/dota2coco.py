@@ -34,9 +34,11 @@ from pathlib import Path
 
 if __name__ == '__main__':
     # numpy/PIL only: skip crossdino/__init__ (torch, mmdet: ~10 s)
-    import _converters_only
-    _converters_only.enter()
+    import _cli
+    _cli.enter()
 
+from crossdino.datasets.converters.common import (  # noqa: E402
+    exit_on_error)
 from crossdino.datasets.converters.dota import (  # noqa: E402
     convert_dota_split, format_dota_summary)
 from crossdino.datasets.converters.patches import (  # noqa: E402
@@ -100,9 +102,7 @@ def main(argv=None) -> int:
                 labels_required=split != 'test',
                 progress=True)
         except (FileNotFoundError, ValueError) as e:
-            hint = ' (--no-strict skips malformed lines)' if isinstance(
-                e, ValueError) else ''
-            sys.exit(f'error: {e}{hint}')
+            exit_on_error(e)
         print(format_dota_summary(summary))
         if args.no_split:
             continue

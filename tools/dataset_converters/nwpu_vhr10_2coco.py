@@ -25,9 +25,11 @@ from pathlib import Path
 
 if __name__ == '__main__':
     # numpy/PIL only: skip crossdino/__init__ (torch, mmdet: ~10 s)
-    import _converters_only
-    _converters_only.enter()
+    import _cli
+    _cli.enter()
 
+from crossdino.datasets.converters.common import (  # noqa: E402
+    exit_on_error)
 from crossdino.datasets.converters.nwpu_vhr10 import (  # noqa: E402
     DEFAULT_SPLIT, convert_nwpu_vhr10, format_nwpu_summary)
 
@@ -80,9 +82,7 @@ def main(argv=None) -> int:
             strict=not args.no_strict,
             progress=True)
     except (FileNotFoundError, ValueError) as e:
-        hint = ' (--no-strict skips malformed lines)' if isinstance(
-            e, ValueError) else ''
-        sys.exit(f'error: {e}{hint}')
+        exit_on_error(e)
     print(format_nwpu_summary(summary))
     return 0
 

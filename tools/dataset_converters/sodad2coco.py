@@ -36,9 +36,11 @@ from pathlib import Path
 
 if __name__ == '__main__':
     # numpy/PIL only: skip crossdino/__init__ (torch, mmdet: ~10 s)
-    import _converters_only
-    _converters_only.enter()
+    import _cli
+    _cli.enter()
 
+from crossdino.datasets.converters.common import (  # noqa: E402
+    exit_on_error)
 from crossdino.datasets.converters.patches import (  # noqa: E402
     add_patch_arguments, format_patch_summary, patch_kwargs,
     split_dataset_split)
@@ -103,9 +105,7 @@ def main(argv=None) -> int:
                 min_size=args.min_size, strict=not args.no_strict,
                 progress=True)
         except (FileNotFoundError, ValueError) as e:
-            hint = ' (--no-strict skips malformed entries)' if isinstance(
-                e, ValueError) else ''
-            sys.exit(f'error: {e}{hint}')
+            exit_on_error(e, 'entries')
         print(format_sodad_summary(summary))
         if args.no_split:
             continue

@@ -22,7 +22,7 @@ __all__ = [
     'size_bucket_counts', 'list_files', 'read_image_size', 'size_or_skip',
     'maybe_tqdm',
     'dump_json_atomic', 'preview', 'format_table', 'instance_rows',
-    'cleanup_rows', 'name_list_rows', 'ignored_region_ann'
+    'cleanup_rows', 'name_list_rows', 'ignored_region_ann', 'exit_on_error'
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -247,3 +247,15 @@ def ignored_region_ann(ann_id: int, image_id: int, box: List[float],
         iscrowd=1,
         ignore=1,
         **extra)
+
+
+def exit_on_error(error: Exception, skipped: str = 'lines') -> None:
+    """Exit a converter CLI with the error (it names the file and line).
+
+    A ``ValueError`` is a malformed annotation: the message says how to skip
+    and count such ``skipped`` instead.
+    """
+    import sys
+    hint = (f' (--no-strict skips malformed {skipped})'
+            if isinstance(error, ValueError) else '')
+    sys.exit(f'error: {error}{hint}')

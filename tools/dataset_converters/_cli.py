@@ -34,3 +34,4 @@ def enter() -> None:
         module = types.ModuleType(name)
         module.__path__ = [str(path)]
         sys.modules[name] = module
+
