@@ -1,6 +1,6 @@
 # HMPE Table 2, row "Baseline": DINO (HMPEDINO with hmpe=None is mmdet's DINO)
 # with DINO's ChannelMapper neck instead of the Linear-Snake one.
-_base_ = './t2_1_lsconv.py'
+_base_ = './t2_2_lsconv.py'
 
 model = dict(
     neck=dict(

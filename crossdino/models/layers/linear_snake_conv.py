@@ -94,7 +94,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 MORPHS = ('x', 'y')
-LINEAR_MODES = ('slope', 'fixed')
+LINEAR_MODES = ('slope', 'fixed', 'none')
 FUSIONS = ('offset', 'output')
 
 
@@ -285,8 +285,10 @@ class LinearSnakeConv(BaseModule):
         extend_scope (float): Step scale; accumulated offsets are bounded by
             ``|c| * extend_scope``. Default 1.0.
         morphs (Sequence[str]): Axes, ``('x', 'y')`` = Eq. 10 and Eq. 11.
-        linear_mode (str): ``'slope'`` (tilted straight strip, default) or
-            ``'fixed'`` (axis-aligned strip).
+        linear_mode (str): ``'slope'`` (tilted straight strip, default),
+            ``'fixed'`` (axis-aligned strip) or ``'none'`` (no linear path:
+            the snake path alone, i.e. DSConv, HMPE Table 2's "DSconv"
+            row; ``fusion`` is then unused).
         fusion (str): ``'offset'`` (gate mixes the displacement fields,
             default) or ``'output'`` (gate mixes two branch outputs).
         offset_norm_cfg, norm_cfg, act_cfg: as in :class:`DynamicSnakeConv`.
@@ -339,15 +341,16 @@ class LinearSnakeConv(BaseModule):
             m: nn.Conv2d(in_channels, 1, 3, padding=1)
             for m in morphs
         }) if linear_mode == 'slope' else None
+        with_linear = linear_mode != 'none'
         # per-pixel weight of the snake path against the linear path
         self.gate = nn.ModuleDict(
             {m: nn.Conv2d(in_channels, 1, 1)
-             for m in morphs})
+             for m in morphs}) if with_linear else None
         self.linear_strip = nn.ModuleDict({
             m: StripConv(in_channels, out_channels, kernel_size, m, norm_cfg,
                          act_cfg)
             for m in morphs
-        }) if fusion == 'output' else None
+        }) if with_linear and fusion == 'output' else None
         self.fuse = nn.Conv2d(len(morphs) * out_channels, out_channels, 1)
 
     def linear_shift(self, x: Tensor, morph: str) -> Tensor:
@@ -376,7 +379,9 @@ class LinearSnakeConv(BaseModule):
     def forward(self, x: Tensor) -> Tensor:
         outs = []
         for m in self.morphs:  # the two axes, not pixels
-            if self.fusion == 'offset':
+            if self.gate is None:  # DSConv: the snake path alone
+                outs.append(self.snake[m](x))
+            elif self.fusion == 'offset':
                 outs.append(self.snake[m](x, self.fused_shift(x, m)))
             else:
                 snake, linear, gate = self.shifts(x, m)
@@ -392,11 +397,12 @@ def lsconv_macs(in_channels: int, out_channels: int, height: int, width: int,
     """Multiply-accumulates of one :class:`LinearSnakeConv` forward (batch 1),
     by part; bilinear sampling counts 4 MACs per sampled value."""
     hw, K, C = height * width, kernel_size, in_channels
-    paths = 2 if fusion == 'output' else 1
+    with_linear = linear_mode != 'none'
+    paths = 2 if with_linear and fusion == 'output' else 1
     per_axis = dict(
         offset_conv=hw * C * 9 * (K - 1),
         linear_offset=hw * C * 9 if linear_mode == 'slope' else 0,
-        gate=hw * C,
+        gate=hw * C if with_linear else 0,
         sampling=paths * 4 * hw * K * C,
         strip_conv=paths * hw * C * K * out_channels)
     out = {k: v * num_morphs for k, v in per_axis.items()}

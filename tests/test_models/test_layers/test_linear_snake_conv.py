@@ -216,7 +216,7 @@ def test_single_axis_and_fixed_linear_mode():
 
 
 @pytest.mark.parametrize('fusion', ['offset', 'output'])
-@pytest.mark.parametrize('linear_mode', ['slope', 'fixed'])
+@pytest.mark.parametrize('linear_mode', ['slope', 'fixed', 'none'])
 def test_lsconv_macs_closed_form_matches_hook_count(fusion, linear_mode):
     """``lsconv_macs`` (used by the benchmark) against MACs counted on the
     convolutions actually run (sampling excluded)."""
@@ -245,6 +245,18 @@ def test_lsconv_macs_closed_form_matches_hook_count(fusion, linear_mode):
     # 21*6*9, gate 21*6, strip 21*6*5*4; fuse 21*8*4
     if (fusion, linear_mode) == ('offset', 'slope'):
         assert total[0] == 2 * (4536 + 1134 + 126 + 2520) + 672
+
+
+def test_dsconv_only_is_the_snake_path_alone():
+    """linear_mode='none' (Table 2's DSconv row): no gate, no linear path;
+    the output is the fuse conv over the two axes' snake convs."""
+    torch.manual_seed(6)
+    m = LinearSnakeConv(3, 4, kernel_size=5, linear_mode='none')
+    assert m.gate is None and m.linear_offset is None
+    assert m.linear_strip is None
+    x = torch.randn(2, 3, 6, 5)
+    expected = m.fuse(torch.cat([m.snake['x'](x), m.snake['y'](x)], 1))
+    torch.testing.assert_close(m(x), expected, rtol=0, atol=0)
 
 
 def test_half_precision_coordinates_stay_exact():
