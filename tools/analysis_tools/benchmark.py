@@ -19,7 +19,6 @@ of the process RSS over its value before the first iteration, sampled every
 process' lifetime peak RSS (``resource.getrusage``).
 """
 import argparse
-import os
 import os.path as osp
 import resource
 import statistics
@@ -36,6 +35,7 @@ import crossdino  # noqa: E402,F401  (registers modules, checkpoint loading)
 from crossdino.utils import (add_cfg_options_arg,  # noqa: E402
                              build_detector_offline, load_tool_config,
                              parse_hw, random_test_batch)
+from crossdino.utils.timing import rss_bytes  # noqa: E402
 
 
 def dataset_batches(cfg, batch_size):
@@ -53,16 +53,6 @@ def dataset_batches(cfg, batch_size):
         yield from loader
 
 
-def current_rss():
-    """Resident memory of this process in bytes."""
-    try:
-        import psutil
-        return psutil.Process().memory_info().rss
-    except ImportError:
-        with open('/proc/self/statm') as f:
-            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-
 class RSSSampler:
     """Highest RSS seen by a background thread while the block runs."""
 
@@ -73,11 +63,11 @@ class RSSSampler:
 
     def _run(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, current_rss())
+            self.peak = max(self.peak, rss_bytes())
             self._stop.wait(self.interval)
 
     def __enter__(self):
-        self.peak = current_rss()
+        self.peak = rss_bytes()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -85,7 +75,7 @@ class RSSSampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, current_rss())
+        self.peak = max(self.peak, rss_bytes())
 
 
 def run_benchmark(model, batches, num_warmup, num_iters, device):
@@ -121,7 +111,7 @@ def run_benchmark(model, batches, num_warmup, num_iters, device):
                       peak=torch.cuda.max_memory_allocated(),
                       delta=torch.cuda.max_memory_allocated() - base)
     else:
-        base = current_rss()
+        base = rss_bytes()
         with RSSSampler() as sampler:
             for _ in range(num_iters):
                 seconds, n = step()

@@ -17,7 +17,6 @@ import copy
 import os.path as osp
 import statistics
 import sys
-import time
 
 import torch
 from mmengine.config import Config
@@ -27,6 +26,7 @@ sys.path.insert(0, ROOT)
 
 import crossdino  # noqa: E402,F401
 from crossdino.utils.build import drop_pretrained, init_weights_quietly  # noqa: E402,E501
+from crossdino.utils.timing import count_params, timed  # noqa: E402
 
 DINO_CFG = 'configs/cross_dino/baselines/dino-4scale_r50_8xb2-12e_coco.py'
 CROSS_CFG = 'configs/cross_dino/cross-dino-4scale_r50_8xb2-12e_coco.py'
@@ -94,11 +94,6 @@ def fake_batch(model, batch_size, shape, num_gts, device, seed=0):
     return inputs, samples
 
 
-def sync(device):
-    if str(device).startswith('cuda'):
-        torch.cuda.synchronize()
-
-
 def train_step(model, optim, inputs, samples):
     model.train()
     losses = model.loss(inputs, samples)
@@ -112,14 +107,6 @@ def train_step(model, optim, inputs, samples):
 def infer(model, inputs, samples):
     model.eval()
     model.predict(inputs, samples)
-
-
-def timed(fn, device):
-    sync(device)
-    t = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - t
 
 
 def time_cctm_alone(model, inputs, samples, iters, device, train):
@@ -148,10 +135,6 @@ def time_cctm_alone(model, inputs, samples, iters, device, train):
     return statistics.median(times), tuple(memory.shape)
 
 
-def count(module):
-    return sum(p.numel() for p in module.parameters())
-
-
 def main(argv=None):
     args = parse_args(argv)
     dev = torch.device(args.device)
@@ -162,10 +145,10 @@ def main(argv=None):
           f'{args.shape[1]}  threads: {torch.get_num_threads()}')
     print(f'{"model":<12}{"params (M)":>12}')
     for name, m in models.items():
-        print(f'{name:<12}{count(m) / 1e6:>12.3f}')
-    delta = count(models['Cross-DINO']) - count(models['DINO'])
+        print(f'{name:<12}{count_params(m) / 1e6:>12.3f}')
+    delta = count_params(models['Cross-DINO']) - count_params(models['DINO'])
     print(f'{"difference":<12}{delta / 1e6:>12.3f}   (CCTM: '
-          f'{(count(cctm) if cctm is not None else 0) / 1e6:.3f} M)')
+          f'{(count_params(cctm) if cctm is not None else 0) / 1e6:.3f} M)')
 
     inputs, samples = fake_batch(models['DINO'], args.batch_size, args.shape,
                                  args.num_gts, dev)

@@ -44,6 +44,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 import torch  # noqa: E402
+from crossdino.utils.timing import (count_params, rss_bytes, sync,  # noqa: E402,E501
+                                    timed)
 
 STRIP_CFG = osp.join(ROOT, 'configs', 'dino', 'dino-4scale_clap-strip-t_visdrone.py')
 R50_CFG = osp.join(ROOT, 'configs', 'dino', 'dino-4scale_r50_visdrone.py')
@@ -75,15 +77,6 @@ def build_detector(path,
     return model.to(device)
 
 
-def count(module):
-    return sum(p.numel() for p in module.parameters())
-
-
-def sync(device):
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
 def report_params():
     from crossdino.models.backbones import CLAPStripMLP
     print('\n## Parameters (millions)\n')
@@ -93,8 +86,8 @@ def report_params():
         with torch.device('meta'):
             m = CLAPStripMLP(arch=arch)
         head = m.channels[3] * 1000 + 1000
-        print(f'| Strip-MLP-{arch} classifier (backbone {count(m) / 1e6:.2f}M + head) '
-              f'| {(count(m) + head) / 1e6:.2f} | {official} |')
+        print(f'| Strip-MLP-{arch} classifier (backbone {count_params(m) / 1e6:.2f}M + head) '
+              f'| {(count_params(m) + head) / 1e6:.2f} | {official} |')
     for name, path in (('DINO-CLAP-Strip-T', STRIP_CFG), ('DINO-R50', R50_CFG)):
         for classes in (80, 10):
             with torch.device('meta'):
@@ -102,8 +95,8 @@ def report_params():
             paper = PAPER_DETECTOR_PARAMS_M[name] if classes == 80 else '-'
             print(
                 f'| {name}, {classes} classes '
-                f'(backbone {count(model.backbone) / 1e6:.2f}M) '
-                f'| {count(model) / 1e6:.2f} | {paper} |')
+                f'(backbone {count_params(model.backbone) / 1e6:.2f}M) '
+                f'| {count_params(model) / 1e6:.2f} | {paper} |')
 
 
 def report_windows(depths=(2, 2, 12, 2)):
@@ -177,14 +170,6 @@ class ClapTimer:
         csm = self.csm
         (csm.clap_partition, csm.clap_merge,
          csm.CascadeStripMixing.mix_tiles) = self.saved
-
-
-def timed(fn, device):
-    sync(device)
-    start = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - start
 
 
 def report_latency(args):
@@ -268,14 +253,9 @@ def memory_step(args, with_cp):
         step()
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - base) / 2**20
-    base = rss_mib()
+    base = rss_bytes() / 2**20
     step()
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
-
-
-def rss_mib():
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def report_memory(args):

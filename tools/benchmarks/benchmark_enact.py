@@ -41,6 +41,8 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
+from crossdino.utils.timing import rss_bytes, sync  # noqa: E402
+
 BASE_CFG = 'configs/enact/detr_r50_visdrone.py'
 ENACT_CFG = 'configs/enact/detr_r50_visdrone_enact.py'
 
@@ -63,14 +65,6 @@ def parse_args(argv=None):
     p.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     p.add_argument('--data-dir', default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
-
-
-def rss_mib() -> float:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024
-    return float('nan')
 
 
 def peak_rss_mib() -> float:
@@ -145,11 +139,6 @@ def build(cfg_path, args):
     return model, optim, batch
 
 
-def sync(device):
-    if torch.device(device).type == 'cuda':
-        torch.cuda.synchronize()
-
-
 def train_step(model, optim, batch, device) -> float:
     model.train()
     sync(device)
@@ -178,7 +167,7 @@ def worker(args) -> dict:
     from crossdino.models.layers import ENACTAttention
     model, optim, batch = build(args.worker, args)
     enact = [m for m in model.modules() if isinstance(m, ENACTAttention)]
-    rss_before = rss_mib()
+    rss_before = rss_bytes() / 2**20
     for i in range(args.warmup + args.iters):
         if i == args.warmup and args.device.startswith('cuda'):
             torch.cuda.reset_peak_memory_stats()

@@ -33,6 +33,8 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
+from crossdino.utils.timing import sync  # noqa: E402
+
 BASE_CFG = 'configs/dino/dino-4scale_r50_visdrone.py'
 HMPE_CFG = 'configs/hmpe/dino-4scale_r50_visdrone_hmpe_3dec.py'
 
@@ -69,11 +71,6 @@ def build(cfg_path):
     from crossdino.utils import build_detector_offline
     torch.manual_seed(0)
     return build_detector_offline(Config.fromfile(osp.join(ROOT, cfg_path)))
-
-
-def sync(device):
-    if torch.device(device).type == 'cuda':
-        torch.cuda.synchronize()
 
 
 def latency(models, batches, args) -> dict:

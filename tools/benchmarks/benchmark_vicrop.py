@@ -29,7 +29,6 @@ import math
 import os.path as osp
 import statistics
 import sys
-import time
 
 import torch
 from mmengine.config import Config
@@ -42,6 +41,7 @@ from crossdino.models.tta import DecoderAttentionRecorder  # noqa: E402
 from crossdino.models.tta import ViCropTTAModel, uniform_windows  # noqa: E402
 from crossdino.utils.build import drop_pretrained  # noqa: E402
 from crossdino.utils.build import init_weights_quietly  # noqa: E402
+from crossdino.utils.timing import timed  # noqa: E402
 
 CFG = 'configs/dino/dino-4scale_r50_visdrone.py'
 
@@ -110,19 +110,6 @@ def fake_batch(batch_size, shape, device, seed=0):
         for _ in range(batch_size)
     ]
     return inputs, samples
-
-
-def sync(device):
-    if str(device).startswith('cuda'):
-        torch.cuda.synchronize()
-
-
-def timed(fn, device):
-    sync(device)
-    t = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - t
 
 
 def extra_pixels(tta, shape):
