@@ -22,7 +22,8 @@ __all__ = [
     'size_bucket_counts', 'list_files', 'read_image_size', 'size_or_skip',
     'maybe_tqdm',
     'dump_json_atomic', 'preview', 'format_table', 'instance_rows',
-    'cleanup_rows', 'name_list_rows', 'ignored_region_ann', 'exit_on_error'
+    'cleanup_rows', 'name_list_rows', 'ignored_region_ann', 'exit_on_error',
+    'numbered_lines'
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -39,6 +40,17 @@ SIZE_RANGES = (
 )
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
+
+
+def numbered_lines(path: PathLike) -> List[Tuple[int, str]]:
+    """``(line number, text)`` of the non-blank lines of an annotation file.
+
+    LF and CRLF endings and a UTF-8 BOM are accepted; numbers count from 1
+    over all lines, blank ones included, so errors can cite ``path:line``.
+    """
+    with open(path, encoding='utf-8-sig') as f:
+        lines = f.read().splitlines()
+    return [(i, line) for i, line in enumerate(lines, 1) if line.strip()]
 
 
 def clip_xywh(xywh: np.ndarray, width: int, height: int,

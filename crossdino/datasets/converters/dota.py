@@ -50,7 +50,8 @@ import numpy as np
 from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, cleanup_rows,
                      clip_xywh, dump_json_atomic, format_table,
                      ignored_region_ann, instance_rows, list_files, maybe_tqdm,
-                     name_list_rows, size_bucket_counts, size_or_skip)
+                     name_list_rows, numbered_lines, size_bucket_counts,
+                     size_or_skip)
 
 __all__ = [
     'DOTA_V15_CLASSES', 'DOTA_V15_CATEGORIES', 'DIFFICULT_AS',
@@ -101,17 +102,13 @@ def parse_dota_txt(path: PathLike,
             after the first object. The message reads
             ``"<path>:<line>: <reason>: '<text>'"``.
     """
-    with open(path, encoding='utf-8-sig') as f:
-        lines = f.read().splitlines()
     cat_index = {name: i for i, name in enumerate(classes, 1)}
     polys: List[List[float]] = []
     cats: List[int] = []
     difficult: List[int] = []
     header: Dict[str, object] = {}
     malformed = 0
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for lineno, line in numbered_lines(path):
         reason = None
         head = _HEADER_RE.fullmatch(line)
         if head is not None:

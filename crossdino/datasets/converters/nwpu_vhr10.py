@@ -34,7 +34,7 @@ import numpy as np
 
 from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, cleanup_rows,
                      clip_xywh, dump_json_atomic, format_table, instance_rows,
-                     list_files, maybe_tqdm, name_list_rows,
+                     list_files, maybe_tqdm, name_list_rows, numbered_lines,
                      size_bucket_counts, size_or_skip)
 
 __all__ = [
@@ -77,13 +77,9 @@ def parse_nwpu_txt(path: PathLike,
             ``x2 < x1`` / ``y2 < y1``. The message reads
             ``"<path>:<line>: <reason>: '<text>'"``.
     """
-    with open(path, encoding='utf-8-sig') as f:
-        lines = f.read().splitlines()
     rows: List[Tuple[float, ...]] = []
     malformed = 0
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for lineno, line in numbered_lines(path):
         match = _LINE_RE.fullmatch(line)
         if match is None:
             reason = "expected '(x1,y1),(x2,y2),class'"

@@ -38,7 +38,7 @@ import numpy as np
 
 from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, cleanup_rows,
                      clip_xywh, dump_json_atomic, format_table, instance_rows,
-                     list_files, maybe_tqdm, name_list_rows,
+                     list_files, maybe_tqdm, name_list_rows, numbered_lines,
                      size_bucket_counts, size_or_skip)
 
 __all__ = [
@@ -97,13 +97,9 @@ def parse_visdrone_txt(path: PathLike,
             category outside 0..11 or a negative width/height. The message
             reads ``"<path>:<line>: <reason>: '<text>'"``.
     """
-    with open(path, encoding='utf-8-sig') as f:
-        lines = f.read().splitlines()
     rows: List[Tuple[int, ...]] = []
     malformed = 0
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for lineno, line in numbered_lines(path):
         match = _LINE_RE.fullmatch(line)
         if match is None:
             reason = _describe_bad_line(line)

@@ -53,7 +53,7 @@ import numpy as np
 
 from .common import (PathLike, SIZE_RANGES, cleanup_rows, clip_xywh,
                      dump_json_atomic, format_table, ignored_region_ann,
-                     instance_rows, maybe_tqdm, name_list_rows,
+                     instance_rows, maybe_tqdm, name_list_rows, numbered_lines,
                      size_bucket_counts, size_or_skip)
 
 __all__ = [
@@ -131,9 +131,7 @@ def parse_widerperson_txt(path: PathLike,
             the number of box lines. The message reads
             ``"<path>:<line>: <reason>: '<text>'"``.
     """
-    with open(path, encoding='utf-8-sig') as f:
-        lines = f.read().splitlines()
-    numbered = [(i, line) for i, line in enumerate(lines, 1) if line.strip()]
+    numbered = numbered_lines(path)
     stats = dict(malformed=0, count_mismatch=0)
 
     def fail(lineno: int, reason: str, text: str) -> None:
