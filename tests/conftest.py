@@ -39,6 +39,33 @@ def synthetic_root(tmp_path_factory):
 TINY_CFG = osp.join(ROOT, 'tests', 'configs', 'dino_tiny_synthetic.py')
 
 
+def padded_det_batch(shapes=((64, 80), (56, 72)), num_gts=(3, 0),
+                     pad=(64, 80), seed=0):
+    """A padded training batch the way mmdet's unit tests build one.
+
+    Returns ``(inputs (B, 3, *pad), data samples)``: image ``i`` is
+    ``shapes[i]`` inside the padding and holds ``num_gts[i]`` random boxes
+    of 2-16 px with labels in 0..9.
+    """
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    g = torch.Generator().manual_seed(seed)
+    inputs = torch.rand(len(shapes), 3, *pad, generator=g)
+    samples = []
+    for (h, w), n in zip(shapes, num_gts):
+        s = DetDataSample(metainfo=dict(
+            img_shape=(h, w), ori_shape=(h, w), pad_shape=pad,
+            batch_input_shape=pad, scale_factor=(1.0, 1.0)))
+        xy = torch.rand(n, 2, generator=g) * torch.tensor([w * .6, h * .6])
+        wh = 2 + torch.rand(n, 2, generator=g) * 14
+        s.gt_instances = InstanceData(
+            bboxes=torch.cat([xy, xy + wh], 1),
+            labels=torch.randint(0, 10, (n, ), generator=g))
+        samples.append(s)
+    return inputs, samples
+
+
 def data_root_options(data_root):
     """--cfg-options pointing a synthetic-VisDrone config at ``data_root``."""
     val_json = osp.join(data_root, 'annotations', 'visdrone2019-det-val.json')

@@ -8,12 +8,11 @@ import os.path as osp
 import pytest
 import torch
 from mmdet.registry import MODELS
-from mmdet.structures import DetDataSample
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
-from mmengine.structures import InstanceData
 
 import crossdino  # noqa: F401
+from tests.conftest import padded_det_batch as fake_batch
 
 register_all_modules()
 
@@ -27,24 +26,6 @@ def build(cfg, seed=0):
     model = MODELS.build(cfg)
     model.init_weights()
     return model
-
-
-def fake_batch(shapes=((64, 80), (56, 72)), num_gts=(3, 0), pad=(64, 80)):
-    """Two padded images, 3 and 0 boxes (as in test_cross_dino)."""
-    g = torch.Generator().manual_seed(0)
-    inputs = torch.rand(len(shapes), 3, *pad, generator=g)
-    samples = []
-    for (h, w), n in zip(shapes, num_gts):
-        s = DetDataSample(metainfo=dict(
-            img_shape=(h, w), ori_shape=(h, w), pad_shape=pad,
-            batch_input_shape=pad, scale_factor=(1.0, 1.0)))
-        xy = torch.rand(n, 2, generator=g) * torch.tensor([w * .6, h * .6])
-        wh = 2 + torch.rand(n, 2, generator=g) * 14
-        s.gt_instances = InstanceData(
-            bboxes=torch.cat([xy, xy + wh], 1),
-            labels=torch.randint(0, 10, (n, ), generator=g))
-        samples.append(s)
-    return inputs, samples
 
 
 def run_loss(model, inputs, samples, seed=1):

@@ -8,13 +8,12 @@ import pytest
 import torch
 from mmdet.models.necks import ChannelMapper
 from mmdet.registry import MODELS
-from mmdet.structures import DetDataSample
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
-from mmengine.structures import InstanceData
 
 import crossdino  # noqa: F401
 from crossdino.models.necks import LSConvChannelMapper
+from tests.conftest import padded_det_batch as fake_batch
 
 register_all_modules()
 
@@ -113,24 +112,6 @@ def test_bad_levels_and_position():
         build(LSConvChannelMapper, lsconv=LS, lsconv_position='middle')
 
 
-def fake_batch(shapes=((64, 80), (56, 72)), num_gts=(3, 1), pad=(64, 80)):
-    g = torch.Generator().manual_seed(0)
-    batch = torch.rand(len(shapes), 3, *pad, generator=g)
-    samples = []
-    for (h, w), n in zip(shapes, num_gts):
-        s = DetDataSample(metainfo=dict(
-            img_shape=(h, w), ori_shape=(h, w), pad_shape=pad,
-            batch_input_shape=pad, scale_factor=(1.0, 1.0)))
-        xy = torch.rand(n, 2, generator=g) * torch.tensor([w * .6, h * .6])
-        wh = 2 + torch.rand(n, 2, generator=g) * 14
-        gt = InstanceData()
-        gt.bboxes = torch.cat([xy, xy + wh], 1)
-        gt.labels = torch.randint(0, 10, (n, ), generator=g)
-        s.gt_instances = gt
-        samples.append(s)
-    return batch, samples
-
-
 def test_tiny_dino_with_lsconv_neck_loss_forward():
     model_cfg = copy.deepcopy(Config.fromfile(TINY_CFG).model)
     model_cfg.neck.type = 'LSConvChannelMapper'
@@ -141,7 +122,7 @@ def test_tiny_dino_with_lsconv_neck_loss_forward():
     model.init_weights()
     assert isinstance(model.neck, LSConvChannelMapper)
     assert len(model.neck.lsconvs) == len(model_cfg.neck.in_channels)
-    batch, samples = fake_batch()
+    batch, samples = fake_batch(num_gts=(3, 1))
     losses = model.train().loss(batch, samples)
     total = sum(v for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(total)
