@@ -38,7 +38,7 @@ if __name__ == '__main__':
     _cli.enter()
 
 from crossdino.datasets.converters.common import (  # noqa: E402
-    exit_on_error)
+    add_cleaning_arguments, exit_on_error)
 from crossdino.datasets.converters.dota import (  # noqa: E402
     convert_dota_split, format_dota_summary)
 from crossdino.datasets.converters.patches import (  # noqa: E402
@@ -63,12 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--difficult-as-ignored', action='store_true',
                         help='write difficult objects as ignored regions '
                         '(DOTA evaluation protocol) instead of objects')
-    parser.add_argument('--min-size', type=float, default=0.0,
-                        help='drop boxes whose clipped width or height is '
-                        '<= this (px)')
-    parser.add_argument('--no-strict', action='store_true',
-                        help='skip and count malformed lines instead of '
-                        'failing')
+    add_cleaning_arguments(parser)
     parser.add_argument('--no-split', action='store_true',
                         help='write only the full-image JSON')
     add_patch_arguments(parser, 'dota')

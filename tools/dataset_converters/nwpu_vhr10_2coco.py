@@ -29,7 +29,7 @@ if __name__ == '__main__':
     _cli.enter()
 
 from crossdino.datasets.converters.common import (  # noqa: E402
-    exit_on_error)
+    add_cleaning_arguments, exit_on_error)
 from crossdino.datasets.converters.nwpu_vhr10 import (  # noqa: E402
     DEFAULT_SPLIT, convert_nwpu_vhr10, format_nwpu_summary)
 
@@ -55,12 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--no-negative', action='store_true',
         help='leave out the 150 negative images')
-    parser.add_argument(
-        '--min-size', type=float, default=0.0,
-        help='drop boxes whose clipped width or height is <= this (px)')
-    parser.add_argument(
-        '--no-strict', action='store_true',
-        help='skip and count malformed lines instead of failing')
+    add_cleaning_arguments(parser)
     args = parser.parse_args(argv)
     if not 1 <= len(args.split) <= 3 or min(args.split) <= 0:
         parser.error(f'--split takes 1 to 3 positive ratios, got {args.split}')

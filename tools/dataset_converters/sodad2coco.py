@@ -40,7 +40,7 @@ if __name__ == '__main__':
     _cli.enter()
 
 from crossdino.datasets.converters.common import (  # noqa: E402
-    exit_on_error)
+    add_cleaning_arguments, exit_on_error)
 from crossdino.datasets.converters.patches import (  # noqa: E402
     add_patch_arguments, format_patch_summary, patch_kwargs,
     split_dataset_split)
@@ -67,12 +67,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--splits', nargs='+', choices=SPLITS,
                         default=list(SPLITS),
                         help='splits to convert (default: all present)')
-    parser.add_argument('--min-size', type=float, default=0.0,
-                        help='drop boxes whose clipped width or height is '
-                        '<= this (px)')
-    parser.add_argument('--no-strict', action='store_true',
-                        help='skip and count malformed entries instead of '
-                        'failing')
+    add_cleaning_arguments(parser, 'entries')
     parser.add_argument('--no-split', action='store_true',
                         help='write only the full-image JSON')
     add_patch_arguments(parser, 'sodad')

@@ -28,7 +28,7 @@ if __name__ == '__main__':
     _cli.enter()
 
 from crossdino.datasets.converters.common import (  # noqa: E402
-    exit_on_error)
+    add_cleaning_arguments, exit_on_error)
 from crossdino.datasets.converters.visdrone import (  # noqa: E402
     convert_visdrone_split, format_summary)
 
@@ -62,15 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=SPLITS,
         default=list(SPLITS),
         help='splits to convert (default: all)')
-    parser.add_argument(
-        '--min-size',
-        type=float,
-        default=0.0,
-        help='drop boxes whose clipped width or height is <= this (px)')
-    parser.add_argument(
-        '--no-strict',
-        action='store_true',
-        help='skip and count malformed lines instead of failing')
+    add_cleaning_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -28,7 +28,7 @@ if __name__ == '__main__':
     _cli.enter()
 
 from crossdino.datasets.converters.common import (  # noqa: E402
-    exit_on_error)
+    add_cleaning_arguments, exit_on_error)
 from crossdino.datasets.converters.widerperson import (  # noqa: E402
     WIDERPERSON_CLASS_MODES, WIDERPERSON_SPLITS, convert_widerperson_split,
     format_widerperson_summary)
@@ -64,13 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--plus-one', action='store_true',
         help="w = x2 - x1 + 1 like IterDet's converter (default x2 - x1)")
-    parser.add_argument(
-        '--min-size', type=float, default=0.0,
-        help='drop boxes whose clipped width or height is <= this (px)')
-    parser.add_argument(
-        '--no-strict', action='store_true',
-        help='skip and count malformed lines and count-line mismatches '
-        'instead of failing')
+    add_cleaning_arguments(parser, 'lines and count-line mismatches')
     return parser.parse_args(argv)
 
 

@@ -23,7 +23,7 @@ __all__ = [
     'maybe_tqdm',
     'dump_json_atomic', 'preview', 'format_table', 'instance_rows',
     'cleanup_rows', 'name_list_rows', 'ignored_region_ann', 'exit_on_error',
-    'numbered_lines'
+    'numbered_lines', 'add_cleaning_arguments'
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -259,6 +259,17 @@ def ignored_region_ann(ann_id: int, image_id: int, box: List[float],
         iscrowd=1,
         ignore=1,
         **extra)
+
+
+def add_cleaning_arguments(parser, skipped: str = 'lines') -> None:
+    """``--min-size`` and ``--no-strict`` of the converter CLIs (read by
+    the converters' ``min_size`` and ``strict`` arguments)."""
+    parser.add_argument(
+        '--min-size', type=float, default=0.0,
+        help='drop boxes whose clipped width or height is <= this (px)')
+    parser.add_argument(
+        '--no-strict', action='store_true',
+        help=f'skip and count malformed {skipped} instead of failing')
 
 
 def exit_on_error(error: Exception, skipped: str = 'lines') -> None:
