@@ -203,11 +203,15 @@ class HMPEDINO(DINO):
             m.view(bs, *b.shape[-2:])
             for m, b in zip(mask.split(sizes, 1), h_box)]
         pe = self.positional_encoding
-        heat = [pe.mix(c, b, m) for c, b, m in zip(h_cls, h_box, masks)]
+        # Raw mix: HIDQ ranks it over all levels, since per-level min-max
+        # makes every level's hottest token 1, also on a level without
+        # objects; the mask filter uses the normalised heat (Fig. 2).
+        raw = [pe.mix(c, b, m, normalize=False)
+               for c, b, m in zip(h_cls, h_box, masks)]
         if self.mask_filter:
-            pos = [self.positional_encoding(m, input=b, heatmap=hm)
+            pos = [pe(m, input=b, heatmap=pe.normalize_heat(r, m))
                    .flatten(2).transpose(1, 2) + self.level_embed[lvl]
-                   for lvl, (m, b, hm) in enumerate(zip(masks, h_box, heat))]
+                   for lvl, (m, b, r) in enumerate(zip(masks, h_box, raw))]
             encoder_inputs_dict['feat_pos'] = torch.cat(pos, 1)
         if self.mohfe is not None:
             weight, bias = self.mohfe_weight()
@@ -216,12 +220,7 @@ class HMPEDINO(DINO):
                    for c, b in zip(h_cls, h_box)]
             encoder_inputs_dict['feat'] = encoder_inputs_dict['feat'] + \
                 torch.cat(emb, 1)
-        # Per-level min-max makes every level's hottest token 1, also on a
-        # level without objects, so queries are ranked on the raw heat.
-        return torch.cat([
-            pe.mix(c, b, m, normalize=False).flatten(1)
-            for c, b, m in zip(h_cls, h_box, masks)
-        ], 1)
+        return torch.cat([r.flatten(1) for r in raw], 1)
 
     def mohfe_weight(self) -> Tuple[Tensor, Tensor]:
         """Eq. 5's ``W [conv_c(H_class) || conv_b(H_bbox)]`` composed into

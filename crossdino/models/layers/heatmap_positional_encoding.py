@@ -130,8 +130,24 @@ class HeatmapPositionalEncoding(SinePositionalEncoding):
             h_class = h_class.amax(1, keepdim=True)
         lam = self.lam
         heat = lam * h_class + (1 - lam) * h_bbox
+        if normalize:
+            return self.normalize_heat(heat, mask)
+        return heat if mask is None else heat * ~mask[:, None].bool()
+
+    def normalize_heat(self, heat: Tensor,
+                       mask: Optional[Tensor] = None) -> Tensor:
+        """``heat_norm`` of a mixed heatmap, per image and map.
+
+        Args:
+            heat (Tensor): (bs, 1, h, w), e.g. ``mix(..., normalize=False)``.
+            mask (Tensor, optional): (bs, h, w) bool, True = padded; padded
+                pixels are left out of the min / max and set to zero.
+
+        Returns:
+            Tensor: (bs, 1, h, w).
+        """
         valid = None if mask is None else ~mask[:, None].bool()
-        if normalize and self.heat_norm == 'minmax':
+        if self.heat_norm == 'minmax':
             flat = heat.flatten(1)
             vflat = None if valid is None else valid.flatten(1)
             hi = flat if vflat is None else flat.masked_fill(~vflat, -1e4)
