@@ -182,8 +182,12 @@ def preview(names: Sequence[str], limit: int = 3) -> str:
     return ', '.join(str(n) for n in names[:limit]) + more
 
 
-def format_table(header: str, rows: Sequence[Tuple[str, str]]) -> str:
-    """Render ``(label, value)`` rows under ``header`` as a text table."""
+def format_table(header: str, rows: Sequence[Tuple[str, str]],
+                 out_json: Optional[str] = None) -> str:
+    """Render ``(label, value)`` rows under ``header`` as a text table;
+    ``out_json`` (the file a converter wrote) is appended to the header."""
+    if out_json is not None:
+        header += f' -> {out_json}'
     width = max((len(k) for k, _ in rows), default=0)
     rule = '-' * min(max(len(header), width + 20), 100)
     body = [f'{k:<{width}}  {v}'.rstrip() for k, v in rows]

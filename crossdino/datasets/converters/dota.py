@@ -345,7 +345,5 @@ def format_dota_summary(summary: dict) -> str:
         ('missing_labels', 'images without label file'),
         ('orphan_annotations', 'labels without image'),
     ])
-    header = f"DOTA-v1.5 {summary['split_dir']}"
-    if 'out_json' in summary:
-        header += f" -> {summary['out_json']}"
-    return format_table(header, rows)
+    return format_table(f"DOTA-v1.5 {summary['split_dir']}", rows,
+                        summary.get('out_json'))

@@ -270,7 +270,5 @@ def format_sodad_summary(summary: dict) -> str:
         ('size_mismatch', 'size differs from JSON'),
         ('unreadable', 'unreadable images'),
     ])
-    header = f"SODA-D {summary['ann_file']}"
-    if 'out_json' in summary:
-        header += f" -> {summary['out_json']}"
-    return format_table(header, rows)
+    return format_table(f"SODA-D {summary['ann_file']}", rows,
+                        summary.get('out_json'))

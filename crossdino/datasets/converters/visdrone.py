@@ -292,7 +292,5 @@ def format_summary(summary: dict) -> str:
         ('orphan_annotations', 'annotations without image'),
     ])
 
-    header = f"VisDrone-DET {summary['split_dir']}"
-    if 'out_json' in summary:
-        header += f" -> {summary['out_json']}"
-    return format_table(header, rows)
+    return format_table(f"VisDrone-DET {summary['split_dir']}", rows,
+                        summary.get('out_json'))

@@ -393,7 +393,6 @@ def format_widerperson_summary(summary: dict) -> str:
         ('missing_annotations', 'images without .jpg.txt'),
         ('unreadable', 'unreadable images'),
     ])
-    header = f"WiderPerson {summary['split']} ({summary['root']})"
-    if 'out_json' in summary:
-        header += f" -> {summary['out_json']}"
-    return format_table(header, rows)
+    return format_table(
+        f"WiderPerson {summary['split']} ({summary['root']})", rows,
+        summary.get('out_json'))
