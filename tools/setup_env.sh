@@ -60,7 +60,10 @@ fi
 # pip caches the built wheel, so later venvs on the same machine take seconds.
 if ! "$VENV/bin/python" -c "import mmcv, sys; from mmcv.ops import nms; sys.exit(mmcv.__version__ != '2.1.0')" >/dev/null 2>&1; then
     log "building mmcv 2.1.0 with ops (first time ~15-30 min on 2 cores; cached afterwards)"
-    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" "${PIP[@]}" install --no-build-isolation "mmcv==2.1.0" "setuptools<82"
+    # The pin must be in place before pip runs mmcv's setup.py (metadata
+    # preparation imports pkg_resources), so it is its own step.
+    "${PIP[@]}" install -q "setuptools<82"
+    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" "${PIP[@]}" install --no-build-isolation "mmcv==2.1.0"
 fi
 
 log "installing requirements.txt and crossdino (editable)"
