@@ -1,4 +1,7 @@
 """Hooks used by the tests only."""
+import os
+import signal
+
 from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
 
@@ -13,3 +16,20 @@ class InterruptTrainingHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if runner.iter + 1 >= self.at_iter:
             raise SystemExit(f'interrupted after iteration {runner.iter + 1}')
+
+
+@HOOKS.register_module()
+class SendSignalHook(Hook):
+    """Send ``signum`` to this process at the end of iteration ``at_iter``.
+
+    A deterministic stand-in for Ctrl-C or SLURM's SIGTERM arriving while the
+    iteration runs: the loop must still finish it, then save and exit.
+    """
+
+    def __init__(self, at_iter: int, signum: str = 'SIGTERM') -> None:
+        self.at_iter = at_iter
+        self.signum = getattr(signal, signum)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.at_iter:
+            os.kill(os.getpid(), self.signum)

@@ -36,7 +36,10 @@ COCO_COLUMNS = [('AP', 'bbox_mAP'), ('AP50', 'bbox_mAP_50'),
                 ('APM', 'bbox_mAP_m'), ('APL', 'bbox_mAP_l')]
 VISDRONE_COLUMNS = [('AP', 'bbox_mAP'), ('AP50', 'bbox_mAP_50'),
                     ('AP75', 'bbox_mAP_75'), ('APvt', 'bbox_AP_vt'),
-                    ('APt', 'bbox_AP_t'), ('APs', 'bbox_AP_s')]
+                    ('APt', 'bbox_AP_t'), ('APs', 'bbox_AP_s_aitod')]
+# Keys renamed since earlier runs dumped their metrics: runs are not repeated,
+# so their records are read under the old name.
+LEGACY_KEYS = {'bbox_AP_s_aitod': 'bbox_AP_s', 'bbox_AP_m_aitod': 'bbox_AP_m'}
 FAMILIES = {
     'table6': ('Table VI: CCTM and Boost on three backbones (COCO)',
                COCO_COLUMNS),
@@ -78,9 +81,10 @@ def read_metrics(test_dir):
 
 
 def metric(record, key):
-    for k, v in record.items():
-        if k == key or k.endswith('/' + key):
-            return v
+    for name in (key, LEGACY_KEYS.get(key)):
+        for k, v in record.items():
+            if name is not None and (k == name or k.endswith('/' + name)):
+                return v
     return None
 
 

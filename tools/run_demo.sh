@@ -14,11 +14,11 @@ DATA=data/synthetic_visdrone
 WORK=${WORK_DIR:-work_dirs/demo}
 START=$SECONDS
 
+# Generates the images and converts them with the VisDrone converter.
 "$PY" tools/dataset_converters/make_synthetic_visdrone.py "$DATA" --train 128 --val 32
-"$PY" tools/dataset_converters/visdrone2coco.py "$DATA" --splits train val
 "$PY" tools/train.py "$CFG" --work-dir "$WORK"
 CKPT="$(cat "$WORK/last_checkpoint")"
 "$PY" tools/test.py "$CFG" "$CKPT" --work-dir "$WORK" \
     --out "$WORK/results.pkl" --show-dir vis
-"$PY" tools/analysis_tools/analyze_logs.py summary "$WORK" --keys bbox_mAP bbox_mAP_50 bbox_AP_vt bbox_AP_t bbox_AP_s
+"$PY" tools/analysis_tools/analyze_logs.py summary "$WORK" --keys bbox_mAP bbox_mAP_50 bbox_AP_vt bbox_AP_t bbox_AP_s_aitod
 echo "demo finished in $((SECONDS - START)) s; outputs in $WORK"

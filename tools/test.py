@@ -7,24 +7,37 @@
 Multi-process: ``tools/dist_test.sh CONFIG CHECKPOINT N``.
 """
 import argparse
+import importlib.util
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+# Standard library only, loaded by path: the arguments are checked before
+# torch and mmdet are imported (crossdino/__init__ imports both).
+_spec = importlib.util.spec_from_file_location(
+    'crossdino_cli', osp.join(ROOT, 'crossdino', 'utils', 'cli.py'))
+cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli)
 
-from mmengine.config import Config  # noqa: E402
 
-import crossdino  # noqa: E402,F401  (registers modules, checkpoint loading)
-from crossdino.utils import (add_runner_args, build_runner,  # noqa: E402
-                             load_tool_config, parse_runner_args)
+def _pickle_path(path: str) -> str:
+    if not path.endswith(('.pkl', '.pickle')):
+        raise argparse.ArgumentTypeError(f'"{path}" must end with .pkl or .pickle')
+    return path
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and evaluate) a detector')
-    parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
-        '--out', type=str, help='dump predictions to a pickle file')
+        'config', type=cli.existing_file('config file'),
+        help='test config file path')
+    parser.add_argument(
+        'checkpoint', type=cli.existing_file('checkpoint'),
+        help='checkpoint file')
+    parser.add_argument(
+        '--out', type=_pickle_path,
+        help='dump predictions to a pickle file (.pkl or .pickle)')
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
@@ -40,8 +53,8 @@ def parse_args(argv=None):
         '--vicrop', action='store_true',
         help='ViCrop-Det test-time cropping: wrap the model in '
         'ViCropTTAModel (settings from the config\'s `vicrop` dict)')
-    add_runner_args(parser)
-    return parse_runner_args(parser, argv)
+    cli.add_runner_args(parser)
+    return cli.parse_runner_args(parser, argv)
 
 
 def trigger_visualization_hook(cfg, args):
@@ -60,10 +73,8 @@ def trigger_visualization_hook(cfg, args):
     return cfg
 
 
-def build_cfg(args) -> Config:
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(
-            f'checkpoint "{args.checkpoint}" does not exist')
+def build_cfg(args):
+    from crossdino.utils import load_tool_config
     cfg = load_tool_config(args.config, args.cfg_options, args.work_dir,
                            args.launcher)
     cfg.load_from = args.checkpoint
@@ -73,8 +84,6 @@ def build_cfg(args) -> Config:
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.out is not None:
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError('--out must end with .pkl or .pickle')
         evaluators = cfg.test_evaluator
         if isinstance(evaluators, dict):
             evaluators = [evaluators]
@@ -85,9 +94,12 @@ def build_cfg(args) -> Config:
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args = parse_args(argv)  # a wrong path fails here, in a fraction of a second
+    from crossdino.utils import build_runner
+    from crossdino.utils.dist import process_group_teardown
     cfg = build_cfg(args)
-    return build_runner(cfg, args.launcher).test()
+    with process_group_teardown() as teardown:
+        return teardown.track(build_runner(cfg, args.launcher)).test()
 
 
 if __name__ == '__main__':

@@ -6,23 +6,31 @@
 
 Multi-process: ``tools/dist_train.sh CONFIG N`` (torchrun). Without a GPU the
 processes communicate through gloo (see ``crossdino.utils.dist``).
+
+SIGINT (Ctrl-C) or SIGTERM (SLURM preemption) stops training after the current
+iteration with a resumable checkpoint (exit status 130 / 143); ``--resume``
+continues from it inside the epoch (``crossdino.engine.loops``).
 """
 import argparse
+import importlib.util
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from mmengine.config import Config  # noqa: E402
-
-import crossdino  # noqa: E402,F401  (registers modules, checkpoint loading)
-from crossdino.utils import (add_runner_args, build_runner,  # noqa: E402
-                             load_tool_config, parse_runner_args)
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+# Standard library only, loaded by path: the arguments are checked before
+# torch and mmdet are imported (crossdino/__init__ imports both).
+_spec = importlib.util.spec_from_file_location(
+    'crossdino_cli', osp.join(ROOT, 'crossdino', 'utils', 'cli.py'))
+cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a detector')
-    parser.add_argument('config', help='train config file path')
+    parser.add_argument(
+        'config', type=cli.existing_file('config file'),
+        help='train config file path')
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -36,11 +44,12 @@ def parse_args(argv=None):
         '--auto-scale-lr',
         action='store_true',
         help='scale the lr by (GPUs x batch) / auto_scale_lr.base_batch_size')
-    add_runner_args(parser)
-    return parse_runner_args(parser, argv)
+    cli.add_runner_args(parser)
+    return cli.parse_runner_args(parser, argv)
 
 
-def build_cfg(args) -> Config:
+def build_cfg(args):
+    from crossdino.utils import load_tool_config
     cfg = load_tool_config(args.config, args.cfg_options, args.work_dir,
                            args.launcher)
 
@@ -58,18 +67,46 @@ def build_cfg(args) -> Config:
         cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
+        check_resumable(cfg.work_dir)
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
+        if '://' not in args.resume and not osp.isfile(args.resume):
+            raise SystemExit(f'--resume: checkpoint "{args.resume}" does not '
+                             'exist')
         cfg.resume = True
         cfg.load_from = args.resume
     return cfg
 
 
+def check_resumable(work_dir: str) -> None:
+    """Fail clearly when ``--resume`` finds nothing to resume in ``work_dir``.
+
+    mmengine would log "Auto resumed from the latest checkpoint None." and
+    train from scratch, over the work dir the user meant to continue.
+    """
+    marker = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(marker):
+        raise SystemExit(
+            f'--resume: no checkpoint to resume from in work dir "{work_dir}" '
+            '(it has no last_checkpoint file: nothing was saved there yet). '
+            'Check --work-dir, pass a checkpoint (--resume PATH.pth), or drop '
+            '--resume to start training.')
+    with open(marker) as f:
+        latest = f.read().strip()
+    if '://' not in latest and not osp.isfile(latest):
+        raise SystemExit(
+            f'--resume: {marker} names "{latest}", which does not exist. '
+            'Pass a checkpoint explicitly (--resume PATH.pth).')
+
+
 def main(argv=None):
-    args = parse_args(argv)
+    args = parse_args(argv)  # a wrong path fails here, in a fraction of a second
+    from crossdino.utils import build_runner
+    from crossdino.utils.dist import process_group_teardown
     cfg = build_cfg(args)
-    build_runner(cfg, args.launcher).train()
+    with process_group_teardown() as teardown:
+        teardown.track(build_runner(cfg, args.launcher)).train()
 
 
 if __name__ == '__main__':

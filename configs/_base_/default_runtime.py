@@ -8,7 +8,10 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DetVisualizationHook'))
+    visualization=dict(type='DetVisualizationHook'),
+    # A few "Epoch(val) [i/N] eta" lines per val/test loop: LoggerHook logs
+    # only every `interval` iterations, which short loops never reach.
+    progress=dict(type='EvalProgressHook', num_logs=4))
 # Saves/restores the RNG streams so that a resumed run continues exactly.
 custom_hooks = [dict(type='RandomStateHook')]
 

@@ -51,9 +51,10 @@ def test_every_issue_is_counted_and_fixed():
     fixed, report = validate_coco(broken_coco(), source='x.json')
     assert report['issues'] == dict(
         duplicate_category_id=1, duplicate_image_id=1, bad_image_size=1,
-        missing_file=0, duplicate_ann_id=1, unknown_image=1,
-        of_dropped_image=1, unknown_category=1, bad_bbox=2, negative_size=1,
-        zero_area=1, clipped=1, bad_area=1)  # bad_area: the region's area
+        missing_file=0, undecodable_file=0, duplicate_ann_id=1,
+        unknown_image=1, of_dropped_image=1, unknown_category=1, bad_bbox=2,
+        negative_size=1, zero_area=1, clipped=1,
+        bad_area=1)  # bad_area: the region's area
     assert report['num_issues'] == 13
     assert (report['images'], report['annotations'],
             report['categories']) == (5, 11, 3)
@@ -147,6 +148,62 @@ def test_missing_files_with_img_dir(tmp_path):
     assert report['issues']['of_dropped_image'] == 1
     assert f"file 'gone.jpg' not in {tmp_path}" in report['messages'][0]
     assert [i['id'] for i in fixed['images']] == [1]
+
+
+def write_bad_images(folder):
+    """A good PNG and the three ways an image file breaks: empty, cut off
+    after the header (an interrupted copy), not an image at all."""
+    import numpy as np
+    from PIL import Image
+    noise = np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8)
+    Image.fromarray(noise).save(folder / 'good.png')
+    data = (folder / 'good.png').read_bytes()
+    (folder / 'empty.png').write_bytes(b'')
+    (folder / 'cut.png').write_bytes(data[:len(data) * 3 // 5])
+    (folder / 'text.jpg').write_bytes(b'<html>404 Not Found</html>')
+    names = ('good.png', 'empty.png', 'cut.png', 'text.jpg')
+    return dict(
+        images=[dict(id=i, file_name=n, width=64, height=48)
+                for i, n in enumerate(names, 1)],
+        annotations=[dict(id=i, image_id=i, category_id=1, bbox=[1, 1, 2, 2],
+                          area=4) for i in (1, 2)],
+        categories=[dict(id=1, name='a')])
+
+
+def test_decode_reports_bad_images(tmp_path):
+    coco = write_bad_images(tmp_path)
+    # Existence only: every file is there.
+    _, report = validate_coco(coco, tmp_path)
+    assert report['num_issues'] == 0 and report['undecodable_files'] == []
+
+    fixed, report = validate_coco(coco, tmp_path, decode=True)
+    assert report['issues']['undecodable_file'] == 3
+    bad = report['undecodable_files']
+    assert [line.split(': ')[0] for line in bad] == [
+        str(tmp_path / n) for n in ('empty.png', 'cut.png', 'text.jpg')]
+    assert bad[0].endswith(': empty file (0 bytes)')
+    assert bad[1].endswith(': OSError: image file is truncated')
+    assert 'cannot identify image file' in bad[2]
+    # Dropped from the fixed copy with their annotations.
+    assert [i['file_name'] for i in fixed['images']] == ['good.png']
+    assert report['issues']['of_dropped_image'] == 1
+    table = format_coco_report(report)
+    assert 'images that do not decode:' in table
+    assert f'  {tmp_path / "empty.png"}: empty file (0 bytes)' in table
+
+
+def test_decode_cli_exit_status(tmp_path, capsys):
+    ann = tmp_path / 'ann.json'
+    ann.write_text(json.dumps(write_bad_images(tmp_path)))
+    cli = load_tool('check_coco')
+    assert cli.main([str(ann), '--img-dir', str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert cli.main([str(ann), '--img-dir', str(tmp_path), '--decode']) == 1
+    out = capsys.readouterr().out
+    assert f'{tmp_path / "text.jpg"}: ' in out
+    assert 'images whose file does not decode (dropped)' in out
+    with pytest.raises(SystemExit, match='--decode needs --img-dir'):
+        cli.main([str(ann), '--decode'])
 
 
 def test_invalid_inputs(tmp_path):

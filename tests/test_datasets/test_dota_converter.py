@@ -62,7 +62,7 @@ def test_parse_header_and_objects(tmp_path):
     ]
     assert parsed['categories'][2] == 16  # container-crane is v1.5's 16th
     assert parsed['difficult'].tolist() == [0, 1, 0, 0, 0, 0]
-    assert parsed['malformed'] == 0
+    assert parsed['skipped'] == []
 
 
 def test_exact_coco_output(tmp_path):
@@ -152,7 +152,7 @@ def test_malformed_line_names_file_and_line(tmp_path, line, reason):
     assert str(err.value).startswith(f'{path}:4: {reason}')
     assert str(err.value).endswith(f': {line!r}')
     parsed = parse_dota_txt(path, strict=False)
-    assert parsed['malformed'] == 1
+    assert parsed['skipped'] == [str(err.value)]
     assert parsed['polygons'].shape == (1, 8)
 
 

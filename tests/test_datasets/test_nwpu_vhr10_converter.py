@@ -106,8 +106,13 @@ def test_malformed_line_names_file_and_line(tmp_path, line, reason):
         convert_nwpu_vhr10(root, tmp_path / 'out')
     assert str(info.value) == f'{txt}:3: {reason}: {line!r}'
     assert not (tmp_path / 'out').exists()
-    rows, malformed = parse_nwpu_txt(txt, strict=False)
-    assert rows.tolist() == [[1.0, 1.0, 9.0, 9.0, 1.0]] and malformed == 1
+    rows, skipped = parse_nwpu_txt(txt, strict=False)
+    assert rows.tolist() == [[1.0, 1.0, 9.0, 9.0, 1.0]]
+    assert skipped == [str(info.value)]
+    summary = convert_nwpu_vhr10(root, tmp_path / 'out', strict=False)
+    assert summary['malformed'] == 1 and summary['skipped'] == skipped
+    assert format_nwpu_summary(summary).endswith(
+        f'skipped malformed lines (--no-strict):\n  {skipped[0]}')
 
 
 def test_missing_and_orphan_ground_truth(tmp_path):
@@ -214,6 +219,10 @@ def test_cli(tmp_path, capsys):
     (root / 'ground truth' / '002.txt').write_text('(1,1),(9,9)\n')
     with pytest.raises(SystemExit, match=r'002\.txt:1: .*--no-strict'):
         cli.main([str(root)])
+    capsys.readouterr()
     assert cli.main([str(root), '--no-strict']) == 0
+    assert (f"{root / 'ground truth' / '002.txt'}:1: expected "
+            "'(x1,y1),(x2,y2),class': '(1,1),(9,9)'"
+            in capsys.readouterr().out)
     with pytest.raises(SystemExit):
         cli.main([str(root), '--split', '0.5', '0'])

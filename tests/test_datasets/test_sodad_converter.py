@@ -139,6 +139,9 @@ def test_malformed_entry_names_file_and_field(tmp_path, ann, where, reason):
     assert str(err.value) == f'{ann_file}: {where}: {reason}'
     coco, summary = build_sodad_coco(ann_file, img_dir, strict=False)
     assert summary['malformed'] == 1
+    assert summary['skipped'] == [str(err.value)]
+    assert format_sodad_summary(summary).endswith(
+        f'skipped malformed entries (--no-strict):\n  {err.value}')
     assert len(coco['annotations']) == 1
 
 

@@ -151,3 +151,25 @@ def test_cli(tmp_path, capsys):
     assert 'up to date' in capsys.readouterr().out
     assert cli.main(args + ['--force']) == 0
     assert 'generated' in capsys.readouterr().out
+
+
+def test_run_demo_converts_once():
+    """tools/run_demo.sh prepares the data with make_synthetic_visdrone.py
+    only: it already converts both splits (test_cli) into the files the demo
+    config reads, so another converter call would redo the same work."""
+    from mmengine.config import Config
+    script = (ROOT / 'tools' / 'run_demo.sh').read_text()
+    calls = [line for line in script.splitlines()
+             if 'tools/dataset_converters/' in line
+             and not line.lstrip().startswith('#')]
+    assert calls == ['"$PY" tools/dataset_converters/make_synthetic_visdrone'
+                     '.py "$DATA" --train 128 --val 32']
+    assert '\nDATA=data/synthetic_visdrone\n' in script
+    cfg = Config.fromfile(
+        str(ROOT / 'configs' / 'demo' / 'dino_r18_synthetic.py'),
+        import_custom_modules=False)
+    for split, loader in (('train', cfg.train_dataloader),
+                          ('val', cfg.val_dataloader)):
+        assert loader.dataset.data_root == 'data/synthetic_visdrone/'
+        assert loader.dataset.ann_file == (
+            f'annotations/visdrone2019-det-{split}.json')

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from crossdino.datasets.converters.common import MAX_SKIPPED
 from crossdino.datasets.converters.visdrone import (
     VISDRONE_CLASSES, build_visdrone_coco, convert_visdrone_split,
     format_summary, parse_visdrone_txt)
@@ -122,27 +123,57 @@ def test_malformed_line_names_file_and_line(tmp_path, line, reason):
     assert not (tmp_path / 'a.json').exists()
 
 
-def test_non_strict_skips_and_counts(tmp_path):
+def test_non_strict_skips_and_names_lines(tmp_path):
     split = make_split(tmp_path / 's', {'a': (50, 50)}, {
         'a': '1,1,9,9,1,4,0,0\n1,2,3\n1,1,9,9,1,99,0,0\n2,2,4,4,1,5,0,0\n'
     })
+    txt = split / 'annotations' / 'a.txt'
     summary = convert_visdrone_split(
         split, tmp_path / 'a.json', strict=False)
     assert summary['malformed'] == 2
     assert summary['instances'] == 2
-    rows, malformed = parse_visdrone_txt(
-        split / 'annotations' / 'a.txt', strict=False)
-    assert rows.shape == (2, 8) and malformed == 2
+    # Each skipped line with file:line, reason and text, as strict raises it.
+    skipped = [
+        f"{txt}:2: expected 8 comma-separated integers, got 3 fields: "
+        "'1,2,3'",
+        f"{txt}:3: object_category 99 outside 0..11: '1,1,9,9,1,99,0,0'",
+    ]
+    assert summary['skipped'] == skipped
+    table = format_summary(summary)
+    assert table.endswith('skipped malformed lines (--no-strict):\n' +
+                          '\n'.join(f'  {m}' for m in skipped))
+    rows, parsed_skipped = parse_visdrone_txt(txt, strict=False)
+    assert rows.shape == (2, 8) and parsed_skipped == skipped
+    # A clean conversion prints no such list.
+    summary = convert_visdrone_split(
+        make_split(tmp_path / 'ok', {'a': (50, 50)},
+                   {'a': '1,1,9,9,1,4,0,0\n'}), tmp_path / 'b.json',
+        strict=False)
+    assert summary['skipped'] == []
+    assert '--no-strict' not in format_summary(summary)
+
+
+def test_non_strict_list_is_capped(tmp_path):
+    bad = ''.join(f'{i},x\n' for i in range(MAX_SKIPPED + 5))
+    split = make_split(tmp_path / 's', {'a': (50, 50), 'b': (50, 50)},
+                       {'a': bad, 'b': '1,y\n'})
+    summary = convert_visdrone_split(split, tmp_path / 'a.json',
+                                     strict=False)
+    assert summary['malformed'] == MAX_SKIPPED + 6
+    assert len(summary['skipped']) == MAX_SKIPPED
+    assert summary['skipped'][-1].startswith(
+        f"{split / 'annotations' / 'a.txt'}:{MAX_SKIPPED}: ")
+    assert format_summary(summary).endswith('\n  ... and 6 more')
 
 
 def test_parse_accepts_bom_whitespace_and_trailing_comma(tmp_path):
     txt = tmp_path / 'a.txt'
     txt.write_bytes(b'\xef\xbb\xbf'  # UTF-8 BOM
                     b'1,2,3,4,1,5,0,0\r\n 5 , 6,7,8,0,11,0,0, \r\n')
-    rows, malformed = parse_visdrone_txt(txt)
+    rows, skipped = parse_visdrone_txt(txt)
     assert rows.tolist() == [[1, 2, 3, 4, 1, 5, 0, 0],
                              [5, 6, 7, 8, 0, 11, 0, 0]]
-    assert malformed == 0
+    assert skipped == []
 
 
 def test_images_without_objects(tmp_path):

@@ -88,6 +88,7 @@ def test_exact_coco_output_pedestrian_protocol(tmp_path):
     assert summary['clipped'] == 1
     assert summary['dropped_zero_area'] == 1
     assert summary['malformed'] == summary['count_mismatch'] == 0
+    assert summary['skipped'] == []
     # sqrt(area): 28.3 (small) and 14.1 (tiny)
     assert summary['instances_per_size'] == {
         '<2': 0, 'very_tiny': 0, 'tiny': 1, 'small': 1, 'medium+': 0}
@@ -180,6 +181,16 @@ def test_non_strict_keeps_found_lines_and_counts(tmp_path):
     with pytest.warns(UserWarning, match=r'b\.jpg\.txt:1: count line says 5'):
         coco, summary = build_widerperson_coco(root, 'train', strict=False)
     assert summary['malformed'] == 2
+    # The skipped lines by file:line and reason; the count mismatch keeps
+    # its lines, so it is not among them.
+    txt = root / 'Annotations' / 'a.jpg.txt'
+    assert summary['skipped'] == [
+        f"{txt}:3: expected 5 whitespace-separated fields 'class x1 y1 x2 "
+        "y2', got 3: '1 2 3'",
+        f"{txt}:4: class label 7 outside 1..5: '7 1 1 9 9'",
+    ]
+    assert format_widerperson_summary(summary).endswith(
+        '\n'.join(f'  {m}' for m in summary['skipped']))
     assert summary['count_mismatch'] == 1
     assert summary['instances'] == 3
     assert [a['image_id'] for a in coco['annotations']] == [1, 1, 2]

@@ -9,7 +9,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from crossdino.evaluation.functional import (evaluate_tiny_coco,
+from crossdino.evaluation.functional import (TINY_AREA_RANGES,
+                                             evaluate_tiny_coco,
                                              filter_ignored,
                                              ignored_region_coverage)
 
@@ -106,8 +107,8 @@ def test_parity_with_pycocotools(random_set):
                                atol=1e-6)
     assert ref[0] > 0.1  # not a degenerate set
     # Each tiny range equals a plain run restricted to that range.
-    for name, rng in dict(vt=(4, 64), t=(64, 256), s=(256, 1024),
-                          m=(1024, 1e10)).items():
+    for name, rng in dict(vt=(0, 64), t=(64, 256), s_aitod=(256, 1024),
+                          m_aitod=(1024, 1e10)).items():
         ref = plain_cocoeval_stats(coco_gt, dets, area_rng=rng)
         assert res[f'AP_{name}'] == pytest.approx(ref[0], abs=1e-6)
         assert res[f'AR_{name}'] == pytest.approx(ref[8], abs=1e-6)
@@ -118,8 +119,9 @@ def test_keys_and_classwise(random_set):
     res = evaluate_tiny_coco(coco_gt, dets, classwise=True)
     assert list(res) == [
         'mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l', 'AP_vt', 'AP_t',
-        'AP_s', 'AP_m', 'AR@100', 'AR@300', 'AR@1500', 'AR_s@1500',
-        'AR_m@1500', 'AR_l@1500', 'AR_vt', 'AR_t', 'AR_s', 'AR_m',
+        'AP_s_aitod', 'AP_m_aitod', 'AR@100', 'AR@300', 'AR@1500',
+        'AR_s@1500', 'AR_m@1500', 'AR_l@1500', 'AR_vt', 'AR_t', 'AR_s_aitod',
+        'AR_m_aitod',
         'cls1_AP', 'cls1_AP_50', 'cls2_AP', 'cls2_AP_50', 'cls3_AP',
         'cls3_AP_50'
     ]
@@ -143,7 +145,7 @@ def test_hand_computed():
     # t: one TP for IoU thresholds 0.50-0.70, a miss for 0.75-0.95.
     assert res['AP_t'] == pytest.approx(0.5)
     assert res['AR_t'] == pytest.approx(0.5)
-    assert res['AP_s'] == res['AP_m'] == -1
+    assert res['AP_s_aitod'] == res['AP_m_aitod'] == -1
     # all: (FP, TP, TP) -> 2/3 for 5 thresholds; (FP, TP, FP) -> 1/2 up to
     # recall 0.5, i.e. for 51 of 101 recall thresholds.
     expected = (2 / 3 + 0.5 * 51 / 101) / 2
@@ -224,15 +226,108 @@ def test_edge_cases():
                         num_imgs=2, num_cats=2)
     # No detections at all: zeros wherever there is GT, no crash.
     res = evaluate_tiny_coco(coco_gt, [])
-    for key in ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'AP_vt', 'AP_s',
-                'AR@100', 'AR@1500', 'AR_vt', 'AR_s'):
+    for key in ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'AP_vt', 'AP_s_aitod',
+                'AR@100', 'AR@1500', 'AR_vt', 'AR_s_aitod'):
         assert res[key] == 0
     # Image 2 has no GT: its detection is a plain false positive.
     dets = [det(1, [10, 10, 20, 20], 0.5), det(2, [10, 10, 20, 20], 0.9)]
     res = evaluate_tiny_coco(coco_gt, dets)
-    assert res['AP_s'] == pytest.approx(0.5)
+    assert res['AP_s_aitod'] == pytest.approx(0.5)
     # Unknown ids are reported.
     with pytest.raises(ValueError, match='image_id.*7'):
         evaluate_tiny_coco(coco_gt, dets + [det(7, [0, 0, 5, 5], 0.1)])
     with pytest.raises(ValueError, match='category_id.*0'):
         evaluate_tiny_coco(coco_gt, [det(1, [0, 0, 5, 5], 0.1, cat_id=0)])
+
+
+def test_tiny_keys_are_not_coco_keys():
+    # AI-TOD's 16-32 / > 32 px ranges must not be read as COCO's mAP_s / m.
+    assert list(TINY_AREA_RANGES) == ['vt', 't', 's_aitod', 'm_aitod']
+    coco_gt = make_coco([(1, 1, [10, 10, 20, 20])])
+    res = evaluate_tiny_coco(coco_gt, [det(1, [10, 10, 20, 20], 0.9)])
+    assert 'AP_s' not in res and 'AP_m' not in res and 'AR_s' not in res
+    assert res['AP_s_aitod'] == pytest.approx(1.0)
+    assert res['AR_s_aitod'] == pytest.approx(1.0)
+    assert res['AP_m_aitod'] == res['AR_m_aitod'] == -1
+
+
+@pytest.mark.parametrize('wh', [(1, 1), (0.5, 1.5), (1.5, 1.5)])
+def test_very_tiny_starts_at_zero(wh):
+    # Boxes under 2 px (area < 4) are in AP_vt, as in AI-TOD's evaluator
+    # (the papers' prose says 2-8 px).
+    coco_gt = make_coco([(1, 1, [10, 10, *wh])])
+    found = evaluate_tiny_coco(coco_gt, [det(1, [10, 10, *wh], 0.9)])
+    assert found['AP_vt'] == pytest.approx(1.0)
+    assert found['AR_vt'] == pytest.approx(1.0)
+    assert found['AP_t'] == found['AP_s_aitod'] == found['AP_m_aitod'] == -1
+    missed = evaluate_tiny_coco(coco_gt, [det(1, [50, 50, *wh], 0.9)])
+    assert missed['AP_vt'] == missed['AR_vt'] == 0.0
+    # A 2-8 px range would not hold the box at all.
+    two_to_eight = evaluate_tiny_coco(
+        coco_gt, [det(1, [10, 10, *wh], 0.9)], area_ranges=dict(vt=(4, 64)))
+    assert two_to_eight['AP_vt'] == -1
+
+
+# (w, h) of one ground-truth box against the ranges that hold it. Ranges
+# are closed, [lo, hi] on the area as in pycocotools, so an area exactly on
+# a boundary (8², 16², 32²) counts in both neighbours.
+RANGE_KEYS = ('AP_vt', 'AP_t', 'AP_s_aitod', 'AP_m_aitod', 'mAP_s', 'mAP_m')
+
+
+@pytest.mark.parametrize('wh,ranges', [
+    ((7.75, 8), {'AP_vt', 'mAP_s'}),  # area 62
+    ((8, 8), {'AP_vt', 'AP_t', 'mAP_s'}),  # area 64
+    ((8.25, 8), {'AP_t', 'mAP_s'}),  # area 66
+    ((15.75, 16), {'AP_t', 'mAP_s'}),  # area 252
+    ((16, 16), {'AP_t', 'AP_s_aitod', 'mAP_s'}),  # area 256
+    ((16.25, 16), {'AP_s_aitod', 'mAP_s'}),  # area 260
+    ((31.75, 32), {'AP_s_aitod', 'mAP_s'}),  # area 1016
+    ((32, 32), {'AP_s_aitod', 'AP_m_aitod', 'mAP_s', 'mAP_m'}),  # 1024
+    ((32.25, 32), {'AP_m_aitod', 'mAP_m'}),  # area 1032
+])
+def test_range_boundaries(wh, ranges):
+    coco_gt = make_coco([(1, 1, [10, 10, *wh])])
+    # Detected exactly: AP 1 in every range that holds the box, -1 (no
+    # ground truth) in the others.
+    res = evaluate_tiny_coco(coco_gt, [det(1, [10, 10, *wh], 0.9)])
+    assert {k: res[k] for k in RANGE_KEYS} == pytest.approx(
+        {k: 1.0 if k in ranges else -1.0 for k in RANGE_KEYS})
+    # Missed (the detection is elsewhere, of the same size): 0 where the
+    # box counts, still -1 elsewhere.
+    res = evaluate_tiny_coco(coco_gt, [det(1, [100, 100, *wh], 0.9)])
+    assert {k: res[k] for k in RANGE_KEYS} == pytest.approx(
+        {k: 0.0 if k in ranges else -1.0 for k in RANGE_KEYS})
+
+
+@pytest.mark.parametrize('x,covered,ignored', [
+    (15.25, 0.475, False),
+    (15.0, 0.5, False),  # exactly the threshold: not ignored (> 0.5 is)
+    (14.75, 0.525, True),
+])
+def test_ignore_threshold_boundary(x, covered, ignored):
+    # Ignored region [0, 20] x [0, 20]; a 10x10 box at (x, 0) has
+    # (20 - x) * 10 of its 100 px² inside.
+    region = ignored_region(1, [0, 0, 20, 20])
+    box = [x, 0, 10, 10]
+    assert ignored_region_coverage(np.array([box]),
+                                   np.array([region['bbox']])) == covered
+
+    # A detection there, ranked above the true positive of object A.
+    coco_gt = make_coco([(1, 1, [100, 100, 10, 10]), region])
+    tp, fp = det(1, [100, 100, 10, 10], 0.5), det(1, box, 0.9)
+    _, kept = filter_ignored(coco_gt, [tp, fp])
+    assert kept == ([tp] if ignored else [tp, fp])
+    res = evaluate_tiny_coco(coco_gt, [tp, fp])
+    # Dropped: AP 1. Kept: a false positive first, precision 1/2 at recall 1.
+    assert res['mAP'] == pytest.approx(1.0 if ignored else 0.5)
+
+    # A ground-truth box B there, not detected; A is.
+    coco_gt = make_coco([(1, 1, [100, 100, 10, 10]), (1, 1, box), region])
+    eval_gt, _ = filter_ignored(coco_gt, [tp])
+    assert [a['iscrowd'] for a in eval_gt.dataset['annotations']] == [
+        0, int(ignored)]
+    res = evaluate_tiny_coco(coco_gt, [tp])
+    # Ignored: not a miss. Otherwise a miss: precision 1 up to recall 0.5,
+    # i.e. on 51 of the 101 recall thresholds.
+    assert res['AR@100'] == pytest.approx(1.0 if ignored else 0.5)
+    assert res['mAP'] == pytest.approx(1.0 if ignored else 51 / 101)

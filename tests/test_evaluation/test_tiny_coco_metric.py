@@ -110,9 +110,12 @@ def test_metric_matches_functional(ann_file, data_samples):
     assert list(results)[:10] == [
         'coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75',
         'coco/bbox_mAP_s', 'coco/bbox_mAP_m', 'coco/bbox_mAP_l',
-        'coco/bbox_AP_vt', 'coco/bbox_AP_t', 'coco/bbox_AP_s',
-        'coco/bbox_AP_m'
+        'coco/bbox_AP_vt', 'coco/bbox_AP_t', 'coco/bbox_AP_s_aitod',
+        'coco/bbox_AP_m_aitod'
     ]
+    # COCO's small is bbox_mAP_s; no key differs from it by one letter.
+    assert 'coco/bbox_AP_s' not in results
+    assert 'coco/bbox_AR_s_aitod' in results
     assert 'coco/bbox_AR@1500' in results and 'coco/bbox_car_AP' in results
     assert 0 < results['coco/bbox_mAP'] < 1
     # The detection inside the ignored region was dropped.
@@ -157,3 +160,30 @@ def test_metric_errors(ann_file):
         build_metric(ann_file, metric='segm')
     with pytest.raises(ValueError, match='bbox'):
         build_metric(ann_file, metric=['bbox', 'segm'])
+
+
+@pytest.mark.parametrize('x,kept', [(15.25, True), (15.0, True),
+                                    (14.75, False)])
+def test_ignore_threshold_boundary_through_metric(tmp_path, x, kept):
+    """A detection covered 47.5 %, exactly 50 % or 52.5 % by an ignored
+    region: only more than ``ignore_overlap_thr`` (0.5) drops it, also
+    after the metric's float32 xyxy -> xywh conversion."""
+    path = tmp_path / 'gt.json'
+    path.write_text(json.dumps(dict(
+        images=[dict(id=1, file_name='1.jpg', width=200, height=200)],
+        categories=[dict(id=1, name='pedestrian'), dict(id=2, name='car')],
+        annotations=[
+            dict(id=1, image_id=1, category_id=1, bbox=[100, 100, 10, 10],
+                 area=100, iscrowd=0),
+            dict(id=2, image_id=1, category_id=0, bbox=[0, 0, 20, 20],
+                 area=400, iscrowd=1, ignore=1)])))
+    metric = build_metric(str(path), metric_items=['mAP'])
+    metric.process({}, [dict(
+        img_id=1, ori_shape=(200, 200),
+        pred_instances=dict(
+            bboxes=torch.tensor([[100, 100, 110, 110], [x, 0, x + 10, 10]]),
+            scores=torch.tensor([0.5, 0.9]),
+            labels=torch.tensor([0, 0])))])
+    # Kept: a false positive above the true positive, AP 1/2.
+    assert metric.evaluate(size=1)['coco/bbox_mAP'] == pytest.approx(
+        0.5 if kept else 1.0)

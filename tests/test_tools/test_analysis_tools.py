@@ -3,6 +3,7 @@
 The tools are imported from their files and driven through ``main(argv)`` in
 this process, on the tiny test config and hand-written logs.
 """
+import argparse
 import importlib.util
 import json
 import os
@@ -162,6 +163,27 @@ def test_plot_curve_writes_png(analyze_logs, work_dir, tmp_path):
                            '--out', out])
 
 
+def test_plot_curve_defaults_to_loss_and_map(analyze_logs, work_dir,
+                                             tmp_path, capsys):
+    out = str(tmp_path / 'curves.png')
+    analyze_logs.main(['plot_curve', work_dir, '--out', out])
+    assert 'saved 2 curve(s) of loss, bbox_mAP' in capsys.readouterr().out
+    assert osp.getsize(out) > 0
+
+    # A run without validation: the mAP panel is left out, not an error.
+    train_only = tmp_path / 'train_only'
+    write_run(train_only, '20260101_100000',
+              [r for r in TRAIN_LINES if 'iter' in r])
+    analyze_logs.main(['plot_curve', str(train_only), '--out', out])
+    captured = capsys.readouterr()
+    assert 'saved 1 curve(s) of loss' in captured.out
+    assert 'no "bbox_mAP" in the logs' in captured.err
+    # Asked for explicitly, a missing key still fails.
+    with pytest.raises(KeyError, match='no "bbox_mAP"'):
+        analyze_logs.main(['plot_curve', str(train_only), '--keys',
+                           'bbox_mAP', '--out', out])
+
+
 def test_cal_train_time(analyze_logs, work_dir, capsys):
     res = analyze_logs.main(['cal_train_time', work_dir])
     (stats, ) = res.values()
@@ -206,8 +228,13 @@ def test_get_flops_on_tiny_detector(get_flops, capsys):
     assert sum(r['params'][0] for r in rows.values()) == params
     assert rows['bbox_head']['flops'] > 0  # called as bbox_head.forward(...)
     assert res['per_op']['aten.grid_sampler_2d'] > 0
-    out = capsys.readouterr().out
-    assert 'GFLOPs: ' in out and 'fvcore convention' in out
+    captured = capsys.readouterr()
+    assert 'GFLOPs: ' in captured.out and 'fvcore convention' in captured.out
+    # Progress goes to stderr, one line per slow step.
+    progress = [line for line in captured.err.splitlines()
+                if line.startswith('get_flops:')]
+    assert len(progress) == 2 and progress[0].startswith('get_flops: building')
+    assert 'counting one forward pass of a 1x3x96x128 input' in progress[1]
 
 
 # --------------------------------------------------------------------------
@@ -233,8 +260,11 @@ def test_benchmark_random_init_and_checkpoint(benchmark, get_flops, tmp_path,
     assert res['images'] == 4
     assert ckpt in capsys.readouterr().out
 
-    with pytest.raises(FileNotFoundError, match='missing.pth'):
+    # Rejected while parsing (tests/test_tools/test_tool_startup.py checks
+    # that this happens before torch is imported).
+    with pytest.raises(SystemExit):
         benchmark.main([TINY_CFG, str(tmp_path / 'missing.pth')])
+    assert 'missing.pth" does not exist' in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------
@@ -286,3 +316,55 @@ def test_benchmark_on_the_test_dataloader(benchmark, synthetic_root):
         *format_cfg_options(data_root_options(synthetic_root))
     ])
     assert res['images'] == 3 and res['fps'] > 0
+
+
+# --------------------------------------------------------------------------
+# vis_* tools
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize('name', [
+    'vis_enact', 'vis_heatmap', 'vis_vicrop', 'get_flops', 'benchmark',
+    'browse_dataset'
+])
+def test_every_argument_has_a_help_text(name, monkeypatch):
+    tool = load_tool(name)
+    parsers = []
+
+    def capture(parser, args=None, namespace=None):
+        parsers.append(parser)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(argparse.ArgumentParser, 'parse_args', capture)
+    with pytest.raises(SystemExit):
+        tool.parse_args([])
+    (parser, ) = parsers
+    assert [a.dest for a in parser._actions if not a.help] == []
+    assert '--cfg-options' in parser._option_string_actions
+
+
+def test_vis_enact_applies_cfg_options(tmp_path, capsys, monkeypatch):
+    import mmcv
+    from crossdino.models.layers import ENACTAttention
+    vis_enact = load_tool('vis_enact')
+    image = str(tmp_path / 'img.png')
+    mmcv.imwrite(np.random.default_rng(0).integers(
+        0, 255, (96, 128, 3), dtype=np.uint8), image)
+    seen = {}
+    capture = vis_enact.capture_enact
+
+    def counting_capture(model, *args):
+        seen['attns'] = sum(isinstance(m, ENACTAttention)
+                            for m in model.modules())
+        return capture(model, *args)
+
+    monkeypatch.setattr(vis_enact, 'capture_enact', counting_capture)
+    out = str(tmp_path / 'enact.png')
+    vis_enact.main([
+        osp.join(ROOT, 'configs', 'enact', 'detr_r50_visdrone_enact.py'),
+        image, '--out', out, '--cfg-options', 'model.encoder.num_layers=1',
+        'test_dataloader.dataset.pipeline.1.scale=(160,128)'
+    ])
+    assert seen['attns'] == 1  # 6 encoder layers without the option
+    # 128x96 resized to 160x120 (not 1333x800): a 4x5 grid at stride 32.
+    assert 'clusters over 20 tokens' in capsys.readouterr().out
+    with open(out, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'

@@ -7,7 +7,7 @@ import glob
 import json
 import os.path as osp
 import pickle
-import socket
+import signal
 from collections import Counter
 
 import pytest
@@ -72,6 +72,14 @@ def test_test_tool_evaluates_dumps_and_draws(trained, synthetic_root, tmp_path):
     assert len(drawn) == 2
 
 
+def assert_same_weights(path, reference_path):
+    resumed = load_state_dict(path)
+    reference = load_state_dict(reference_path)
+    assert resumed.keys() == reference.keys()
+    different = [k for k in reference if not torch.equal(resumed[k], reference[k])]
+    assert not different, f'{len(different)} tensors differ, e.g. {different[:3]}'
+
+
 def test_resume_continues_exactly(trained, synthetic_root, tmp_path):
     # Killed in the middle of epoch 2, after epoch_1.pth was written.
     proc = train(osp.join(CFG_DIR, 'dino_tiny_interrupted.py'), tmp_path,
@@ -82,17 +90,74 @@ def test_resume_continues_exactly(trained, synthetic_root, tmp_path):
 
     proc = train(TINY_CFG, tmp_path, synthetic_root, '--resume')
     assert 'resumed epoch: 1' in proc.stdout + proc.stderr
-    resumed = load_state_dict(tmp_path / 'epoch_2.pth')
-    reference = load_state_dict(osp.join(trained, 'epoch_2.pth'))
-    assert resumed.keys() == reference.keys()
-    different = [k for k in reference if not torch.equal(resumed[k], reference[k])]
-    assert not different, f'{len(different)} tensors differ, e.g. {different[:3]}'
+    assert_same_weights(tmp_path / 'epoch_2.pth',
+                        osp.join(trained, 'epoch_2.pth'))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+def interrupt_and_resume(interrupted_cfg, resumed_cfg, work_dir, data_root,
+                         checkpoint):
+    """SIGTERM during a run, then ``--resume``; returns the resumed log."""
+    proc = train(interrupted_cfg, work_dir, data_root, check=False)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 128 + signal.SIGTERM, log[-3000:]
+    path = osp.join(work_dir, checkpoint)
+    assert f'saved {path}' in log
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        assert f.read() == path
+    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    assert {'state_dict', 'optimizer', 'param_schedulers', 'message_hub',
+            'rng_states'} <= set(ckpt)
+
+    proc = train(resumed_cfg, work_dir, data_root, '--resume')
+    log = proc.stdout + proc.stderr
+    assert f'Auto resumed from the latest checkpoint {path}' in log
+    return log
+
+
+def test_sigterm_saves_mid_epoch_and_resume_is_exact(trained, synthetic_root,
+                                                     tmp_path):
+    # SIGTERM during iteration 3, the first of epoch 2 (2 iterations/epoch):
+    # the iteration finishes, the loop saves and exits 143.
+    log = interrupt_and_resume(
+        osp.join(CFG_DIR, 'dino_tiny_sigterm.py'), TINY_CFG, tmp_path,
+        synthetic_root, 'interrupted_epoch_2_iter_1.pth')
+    assert 'resumed epoch: 1, iter: 3' in log
+    assert 'its first 1 of 2 batches are skipped' in log
+    # Only the second batch of epoch 2 is trained again, not the first.
+    assert 'Epoch(train) [2][1/2]' not in log
+    assert 'Epoch(train) [2][2/2]' in log
+    assert_same_weights(tmp_path / 'epoch_2.pth',
+                        osp.join(trained, 'epoch_2.pth'))
+
+
+def test_sigterm_with_persistent_workers_resumes_exactly(trained,
+                                                         synthetic_root,
+                                                         tmp_path):
+    """The real configs' loaders: 2 persistent workers, val every epoch.
+
+    Interrupted in the middle of epoch 1 and resumed, this run still ends
+    bit-identical to the ``trained`` reference, which loads in the main
+    process and validates once: the augmentation depends on (seed, epoch,
+    sample index) only, and validation does not touch the training streams.
+    """
+    workers_cfg = osp.join(CFG_DIR, 'dino_tiny_workers.py')
+    log = interrupt_and_resume(
+        osp.join(CFG_DIR, 'dino_tiny_workers_sigterm.py'), workers_cfg,
+        tmp_path, synthetic_root, 'interrupted_epoch_1_iter_1.pth')
+    assert 'resumed epoch: 0, iter: 1' in log
+    assert 'Epoch(train) [1][1/2]' not in log
+    assert 'Epoch(val) [1][1/1]' in log and 'Epoch(val) [2][1/1]' in log
+    assert_same_weights(tmp_path / 'epoch_2.pth',
+                        osp.join(trained, 'epoch_2.pth'))
+
+
+def test_resume_without_checkpoint_is_an_error(synthetic_root, tmp_path):
+    work_dir = tmp_path / 'never_trained'
+    proc = train(TINY_CFG, work_dir, synthetic_root, '--resume', check=False)
+    assert proc.returncode != 0
+    assert 'no checkpoint to resume from' in proc.stderr
+    assert str(work_dir) in proc.stderr
+    assert not osp.exists(work_dir)  # nothing was started
 
 
 def test_two_processes_match_one(tmp_path):
@@ -112,11 +177,13 @@ def test_two_processes_match_one(tmp_path):
     assert list(counts.values()) == [6, 6]
     cfg = osp.join(CFG_DIR, 'dino_tiny_ddp.py')
     train(cfg, tmp_path / 'single', synthetic_root)
+    # No PORT: torchrun's standalone rendezvous binds a free port itself
+    # (emptied, in case the calling environment sets one).
     run_tool([
         'bash', 'tools/dist_train.sh', cfg, '2', '--work-dir',
         str(tmp_path / 'ddp'), '--cfg-options', 'train_dataloader.batch_size=1',
         *format_cfg_options(data_root_options(synthetic_root))
-    ], env={'PORT': str(free_port())})
+    ], env={'PYTHON': PYTHON, 'PORT': '', 'NNODES': ''})
     single = torch.load(tmp_path / 'single' / 'epoch_1.pth', weights_only=True)
     ddp = torch.load(tmp_path / 'ddp' / 'epoch_1.pth', weights_only=True)
     for key, value in single['state_dict'].items():

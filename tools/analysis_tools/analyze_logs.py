@@ -1,7 +1,7 @@
 """Analyse the scalar logs that mmengine writes during training and testing.
 
     python tools/analysis_tools/analyze_logs.py plot_curve LOG [LOG ...]
-        [--keys loss bbox_mAP] [--legend NAME ...] [--title T] [--out FILE.png]
+        [--keys KEY ...] [--legend NAME ...] [--title T] [--out FILE.png]
     python tools/analysis_tools/analyze_logs.py cal_train_time LOG [LOG ...]
         [--include-outliers]
     python tools/analysis_tools/analyze_logs.py summary WORK_DIR
@@ -29,6 +29,10 @@ from collections import OrderedDict
 from typing import Dict, List, NamedTuple, Optional
 
 SCALARS_FILE = 'scalars.json'
+# plot_curve's panels without --keys: the training loss by iteration and the
+# validation mAP by epoch. A demo that validates twice gives a 2-point mAP
+# line; the loss curve is what shows the training progress.
+DEFAULT_PLOT_KEYS = ('loss', 'bbox_mAP')
 
 
 # --------------------------------------------------------------------------
@@ -154,31 +158,49 @@ def plot_curve(args) -> str:
     import matplotlib.pyplot as plt
 
     logs = [resolve_log(p) for p in args.json_logs]
-    num_curves = len(logs) * len(args.keys)
+    records = {log: read_scalars(log) for log in logs}
+    keys = args.keys
+    if keys is None:
+        # Default panels that no log has (e.g. training without validation)
+        # are left out rather than failing the plot.
+        keys = [key for key in DEFAULT_PLOT_KEYS
+                if any(key_series(records[log], key) for log in logs)]
+        for key in DEFAULT_PLOT_KEYS:
+            if key not in keys:
+                print(f'no "{key}" in the logs: its panel is left out',
+                      file=sys.stderr)
+        if not keys:
+            raise KeyError(f'the logs hold none of the default keys '
+                           f'{", ".join(DEFAULT_PLOT_KEYS)}; choose --keys')
+    num_curves = len(logs) * len(keys)
     legend = args.legend
     if legend is None:
         legend = [f'{_run_label(log)}_{key}' if len(logs) > 1 else key
-                  for log in logs for key in args.keys]
+                  for log in logs for key in keys]
     elif len(legend) != num_curves:
         raise ValueError(f'--legend needs {num_curves} names (logs x keys), '
                          f'got {len(legend)}')
 
     fig, axes = plt.subplots(
-        len(args.keys), 1, figsize=(8, 3.2 * len(args.keys)), squeeze=False)
-    for k, key in enumerate(args.keys):
+        len(keys), 1, figsize=(8, 3.2 * len(keys)), squeeze=False)
+    plotted = 0
+    for k, key in enumerate(keys):
         ax = axes[k][0]
         for j, log in enumerate(logs):
-            series = key_series(read_scalars(log), key)
+            series = key_series(records[log], key)
+            if series is None and args.keys is None:
+                continue  # a default panel some of the logs lack
             if series is None:
                 available = sorted({
-                    name for rec in read_scalars(log) for name in rec
+                    name for rec in records[log] for name in rec
                     if name not in ('step', 'iter', 'epoch')})
                 raise KeyError(f'{log} has no "{key}"; available: '
                                f'{", ".join(available)}')
             xs, ys, xlabel = series
             marker = 'o' if xlabel == 'epoch' else None
             ax.plot(xs, ys, marker=marker, linewidth=1,
-                    label=legend[j * len(args.keys) + k])
+                    label=legend[j * len(keys) + k])
+            plotted += 1
             ax.set_xlabel(xlabel)
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
@@ -192,7 +214,7 @@ def plot_curve(args) -> str:
         raise FileNotFoundError(f'output folder "{dirname}" does not exist')
     fig.savefig(out, dpi=100)
     plt.close(fig)
-    print(f'saved {num_curves} curve(s) to {out}')
+    print(f'saved {plotted} curve(s) of {", ".join(keys)} to {out}')
     return out
 
 
@@ -329,8 +351,10 @@ def parse_args(argv=None):
                        'metrics (by epoch) to an image')
     p.add_argument('json_logs', nargs='+',
                    help='scalars.json files or work dirs')
-    p.add_argument('--keys', nargs='+', default=['bbox_mAP'],
-                   help='keys to plot, one subplot each (e.g. loss bbox_mAP)')
+    p.add_argument('--keys', nargs='+',
+                   help='keys to plot, one panel each, losses by iteration '
+                   'and metrics by epoch (default: loss bbox_mAP, leaving '
+                   'out a panel that no log has)'),
     p.add_argument('--legend', nargs='+',
                    help='a name per curve, ordered log by log, key by key')
     p.add_argument('--title', help='figure title')

@@ -19,6 +19,7 @@ of the process RSS over its value before the first iteration, sampled every
 process' lifetime peak RSS (``resource.getrusage``).
 """
 import argparse
+import importlib.util
 import os.path as osp
 import resource
 import statistics
@@ -28,13 +29,65 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+# Standard library only, loaded by path: through the package it would import
+# torch and mmdet (crossdino/__init__) before any argument is checked.
+_spec = importlib.util.spec_from_file_location(
+    'crossdino_cli', osp.join(ROOT, 'crossdino', 'utils', 'cli.py'))
+cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Benchmark the inference speed of a detector')
+    parser.add_argument(
+        'config', type=cli.existing_file('config file'),
+        help='config file path')
+    parser.add_argument(
+        'checkpoint', nargs='?', type=cli.existing_file('checkpoint'),
+        help='checkpoint file; random initialisation when omitted')
+    parser.add_argument(
+        '--shape', type=int, nargs='+', default=[800, 1333],
+        help='synthetic input size: H W, or one value for a square image')
+    parser.add_argument(
+        '--batch-size', type=int,
+        help='images per batch (default: 1, or the test dataloader\'s with '
+        '--dataset)')
+    parser.add_argument(
+        '--num-warmup', type=int, default=2,
+        help='untimed iterations first (lazy init, allocator, caches)')
+    parser.add_argument(
+        '--num-iters', type=int, default=10, help='timed iterations')
+    parser.add_argument(
+        '--device', choices=['cpu', 'cuda'],
+        help='device to run on (default: cuda when available)')
+    parser.add_argument(
+        '--threads', type=int,
+        help='torch intra-op CPU threads (default: torch\'s choice; on a '
+        'busy machine fewer threads can be much faster)')
+    parser.add_argument(
+        '--dataset', action='store_true',
+        help='use the config\'s test dataloader instead of random images')
+    cli.add_cfg_options_arg(parser)
+    args = parser.parse_args(argv)
+    if args.num_iters < 1 or args.num_warmup < 0:
+        parser.error('--num-iters must be >= 1 and --num-warmup >= 0')
+    for name in ('batch_size', 'threads'):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1, '
+                         f'got {value}')
+    return args
+
+
+if __name__ == '__main__':
+    parse_args()  # exits on a bad argument before the imports below
 
 import torch  # noqa: E402
 
 import crossdino  # noqa: E402,F401  (registers modules, checkpoint loading)
-from crossdino.utils import (add_cfg_options_arg,  # noqa: E402
-                             build_detector_offline, load_tool_config,
-                             parse_hw, random_test_batch)
+from crossdino.utils import (build_detector_offline,  # noqa: E402
+                             load_tool_config, parse_hw, random_test_batch)
 from crossdino.utils.timing import rss_bytes  # noqa: E402
 
 
@@ -126,54 +179,13 @@ def run_benchmark(model, batches, num_warmup, num_iters, device):
                 fps=images / sum(times), memory=memory)
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Benchmark the inference speed of a detector')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument(
-        'checkpoint', nargs='?',
-        help='checkpoint file; random initialisation when omitted')
-    parser.add_argument(
-        '--shape', type=int, nargs='+', default=[800, 1333],
-        help='synthetic input size: H W, or one value for a square image')
-    parser.add_argument(
-        '--batch-size', type=int,
-        help='images per batch (default: 1, or the test dataloader\'s with '
-        '--dataset)')
-    parser.add_argument(
-        '--num-warmup', type=int, default=2,
-        help='untimed iterations first (lazy init, allocator, caches)')
-    parser.add_argument(
-        '--num-iters', type=int, default=10, help='timed iterations')
-    parser.add_argument(
-        '--device', choices=['cpu', 'cuda'],
-        default='cuda' if torch.cuda.is_available() else 'cpu',
-        help='device to run on (default: cuda when available)')
-    parser.add_argument(
-        '--threads', type=int,
-        help='torch intra-op CPU threads (default: torch\'s choice; on a '
-        'busy machine fewer threads can be much faster)')
-    parser.add_argument(
-        '--dataset', action='store_true',
-        help='use the config\'s test dataloader instead of random images')
-    add_cfg_options_arg(parser)
-    return parser.parse_args(argv)
-
-
 def main(argv=None):
     args = parse_args(argv)
     height, width = parse_hw(args.shape)
-    if args.num_iters < 1 or args.num_warmup < 0:
-        raise ValueError('--num-iters must be >= 1 and --num-warmup >= 0')
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ValueError(f'--batch-size must be >= 1, got {args.batch_size}')
-    if args.device == 'cuda' and not torch.cuda.is_available():
+    if args.device is None:
+        args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    elif args.device == 'cuda' and not torch.cuda.is_available():
         raise RuntimeError('--device cuda: no CUDA device is available')
-    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(
-            f'checkpoint "{args.checkpoint}" does not exist')
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f'--threads must be >= 1, got {args.threads}')
     threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -13,6 +13,7 @@ shaded grey with a dashed outline. One image per sample is written to
 window.
 """
 import argparse
+import importlib.util
 import os
 import os.path as osp
 import sys
@@ -20,11 +21,49 @@ import warnings
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+# Standard library only, loaded by path: through the package it would import
+# torch and mmdet (crossdino/__init__) before any argument is checked.
+_spec = importlib.util.spec_from_file_location(
+    'crossdino_cli', osp.join(ROOT, 'crossdino', 'utils', 'cli.py'))
+cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Draw pipeline outputs with ground truth and ignored '
+        'regions')
+    parser.add_argument(
+        'config', type=cli.existing_file('config file'),
+        help='config file path')
+    parser.add_argument(
+        '--output-dir', help='folder for the drawn images (created)')
+    parser.add_argument(
+        '--not-show', action='store_true',
+        help='do not open a window (implied when there is no display)')
+    parser.add_argument(
+        '--show-interval', type=float, default=2,
+        help='seconds each image is shown')
+    parser.add_argument(
+        '--max-images', type=int,
+        help='draw at most this many samples (default: all)')
+    parser.add_argument(
+        '--phase', choices=['train', 'val', 'test'], default='train',
+        help='which <phase>_dataloader.dataset to browse')
+    cli.add_cfg_options_arg(parser)
+    args = parser.parse_args(argv)
+    if args.max_images is not None and args.max_images < 1:
+        parser.error(f'--max-images must be >= 1, got {args.max_images}')
+    return args
+
+
+if __name__ == '__main__':
+    parse_args()  # exits on a bad argument before the imports below
 
 import numpy as np  # noqa: E402
 
 import crossdino  # noqa: E402,F401  (registers modules)
-from crossdino.utils import add_cfg_options_arg, load_tool_config  # noqa: E402
+from crossdino.utils import load_tool_config  # noqa: E402
 
 IGNORED_FILL = (128, 128, 128)
 IGNORED_ALPHA = 0.5
@@ -135,33 +174,8 @@ def browse(dataset, visualizer, output_dir=None, show=False, wait_time=2.0,
     return written
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Draw pipeline outputs with ground truth and ignored '
-        'regions')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument(
-        '--output-dir', help='folder for the drawn images (created)')
-    parser.add_argument(
-        '--not-show', action='store_true',
-        help='do not open a window (implied when there is no display)')
-    parser.add_argument(
-        '--show-interval', type=float, default=2,
-        help='seconds each image is shown')
-    parser.add_argument(
-        '--max-images', type=int,
-        help='draw at most this many samples (default: all)')
-    parser.add_argument(
-        '--phase', choices=['train', 'val', 'test'], default='train',
-        help='which <phase>_dataloader.dataset to browse')
-    add_cfg_options_arg(parser)
-    return parser.parse_args(argv)
-
-
 def main(argv=None):
     args = parse_args(argv)
-    if args.max_images is not None and args.max_images < 1:
-        raise ValueError(f'--max-images must be >= 1, got {args.max_images}')
     show = not args.not_show
     if show and not os.environ.get('DISPLAY') and sys.platform != 'darwin':
         print('no display ($DISPLAY unset): not showing images')

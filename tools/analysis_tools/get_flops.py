@@ -25,6 +25,7 @@ counter): element-wise operations, normalisation, softmax, pooling,
 interpolation, top-k, sorting.
 """
 import argparse
+import importlib.util
 import os.path as osp
 import sys
 import time
@@ -32,14 +33,36 @@ from collections import OrderedDict
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+# Standard library only, loaded by path: through the package it would import
+# torch and mmdet (crossdino/__init__) before any argument is checked.
+_spec = importlib.util.spec_from_file_location(
+    'crossdino_cli', osp.join(ROOT, 'crossdino', 'utils', 'cli.py'))
+cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Count the parameters and FLOPs of a detector')
+    parser.add_argument(
+        'config', type=cli.existing_file('config file'),
+        help='config file path')
+    parser.add_argument(
+        '--shape', type=int, nargs='+', default=[800, 1333],
+        help='input size: H W, or one value for a square image')
+    cli.add_cfg_options_arg(parser)
+    return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # exits on a bad argument before the imports below
 
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import crossdino  # noqa: E402,F401  (registers modules)
-from crossdino.utils import (add_cfg_options_arg,  # noqa: E402
-                             build_detector_offline, load_tool_config,
-                             parse_hw, random_test_batch)
+from crossdino.utils import (build_detector_offline,  # noqa: E402
+                             load_tool_config, parse_hw, random_test_batch)
 
 # Multiply-adds per output element and channel of grid_sampler_2d, by its
 # interpolation_mode argument (0 bilinear, 1 nearest, 2 bicubic).
@@ -171,22 +194,22 @@ def format_table(header, rows):
     return '\n'.join([rule, lines[0], rule] + lines[1:] + [rule])
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Count the parameters and FLOPs of a detector')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument(
-        '--shape', type=int, nargs='+', default=[800, 1333],
-        help='input size: H W, or one value for a square image')
-    add_cfg_options_arg(parser)
-    return parser.parse_args(argv)
+def progress(message: str) -> None:
+    """A line on stderr before each slow step (stdout keeps the tables):
+    building a detector and running its forward pass under the counter can
+    take minutes on a CPU, which would otherwise pass in silence."""
+    print(f'get_flops: {message}', file=sys.stderr, flush=True)
 
 
 def main(argv=None):
     args = parse_args(argv)
     height, width = parse_hw(args.shape)
     cfg = load_tool_config(args.config, args.cfg_options)
+    progress(f'building the model of {args.config}')
+    start = time.perf_counter()
     model = build_detector_offline(cfg)
+    progress(f'built in {time.perf_counter() - start:.1f} s; counting one '
+             f'forward pass of a 1x3x{height}x{width} input on the CPU')
     res = model_complexity(model, height, width)
 
     def g(flops):  # GMACs, i.e. fvcore-style GFLOPs

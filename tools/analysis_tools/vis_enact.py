@@ -1,7 +1,7 @@
 """Self-information and cluster maps of an ENACT encoder layer (paper Fig. 3).
 
     python tools/analysis_tools/vis_enact.py CONFIG IMAGE [--checkpoint CKPT]
-        [--layer 0] [--out enact.png] [--device cpu]
+        [--layer 0] [--out enact.png] [--device cpu] [--cfg-options k=v ...]
 
 Runs the detector's test pipeline and ``predict`` on IMAGE, captures the
 inputs of the chosen ENACT encoder attention with a forward pre-hook, and
@@ -13,26 +13,46 @@ the row-major token order, so they appear as horizontal strokes. Without a
 checkpoint the p.d.f. layer is untrained (random init).
 """
 import argparse
+import importlib.util
 import os.path as osp
 import sys
 
-import numpy as np
-import torch
-
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+# Standard library only, loaded by path: through the package it would import
+# torch and mmdet (crossdino/__init__) before any argument is checked.
+_spec = importlib.util.spec_from_file_location(
+    'crossdino_cli', osp.join(ROOT, 'crossdino', 'utils', 'cli.py'))
+cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('config')
-    p.add_argument('image')
-    p.add_argument('--checkpoint', default=None)
+    p.add_argument('config', type=cli.existing_file('config file'),
+                   help='config of a detector with ENACT attention, e.g. '
+                   'configs/enact/detr_r50_visdrone_enact.py')
+    p.add_argument('image', type=cli.existing_file('image'),
+                   help='image to run through the test pipeline')
+    p.add_argument('--checkpoint', type=cli.existing_file('checkpoint'),
+                   help='weights to load (default: random initialisation, '
+                   'i.e. an untrained p.d.f. layer)')
     p.add_argument('--layer', type=int, default=0,
-                   help='index among the ENACT attentions of the model')
-    p.add_argument('--out', default='enact.png')
-    p.add_argument('--device', default='cpu')
+                   help='index among the ENACT attentions of the model, in '
+                   'module order')
+    p.add_argument('--out', default='enact.png',
+                   help='output figure (PNG/JPG/PDF); default enact.png')
+    p.add_argument('--device', default='cpu',
+                   help='device to run the model on, e.g. cpu, cuda:0')
+    cli.add_cfg_options_arg(p)
     return p.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # exits on a bad argument before the imports below
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 
 def capture_enact(model, image, layer=0):
@@ -107,10 +127,10 @@ def draw(image_path, maps, out):
 def main(argv=None):
     args = parse_args(argv)
     from mmdet.apis import init_detector
-    from mmengine.config import Config
 
-    import crossdino  # noqa: F401
-    cfg = Config.fromfile(args.config)
+    import crossdino  # noqa: F401  (registers modules)
+    from crossdino.utils import load_tool_config
+    cfg = load_tool_config(args.config, args.cfg_options)
     cfg.model.backbone.init_cfg = None
     model = init_detector(cfg, args.checkpoint, device=args.device)
     if args.checkpoint is None:

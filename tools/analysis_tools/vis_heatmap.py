@@ -33,6 +33,44 @@ import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+# Standard library only, loaded by path: through the package it would import
+# torch and mmdet (crossdino/__init__) before any argument is checked.
+_spec = importlib.util.spec_from_file_location(
+    'crossdino_cli', osp.join(ROOT, 'crossdino', 'utils', 'cli.py'))
+cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('config', type=cli.existing_file('config file'),
+                   help='detector config (HMPEDINO for --mode learned, any '
+                   'DINO-family detector for --mode gradient)')
+    p.add_argument('image', type=cli.existing_file('image'),
+                   help='image to run through the test pipeline')
+    p.add_argument('--checkpoint', type=cli.existing_file('checkpoint'),
+                   help='weights to load (default: random initialisation, '
+                   'a smoke test of the pipeline)')
+    p.add_argument('--mode', choices=('learned', 'gradient'),
+                   default='learned',
+                   help='heatmaps from the heatmap head (learned) or from '
+                   'the gradients of Eq. 1-3 (gradient); default learned')
+    p.add_argument('--level', type=int, default=0,
+                   help='neck level whose grid is drawn (0: the finest)')
+    p.add_argument('--tau', type=float, default=None,
+                   help='mask threshold (default: the model\'s, else 0.3)')
+    p.add_argument('--topk', type=int, default=10,
+                   help='queries scored by --mode gradient')
+    p.add_argument('--out', default='heatmap.png',
+                   help='output figure (PNG/JPG/PDF); default heatmap.png')
+    p.add_argument('--device', default='cpu',
+                   help='device to run the model on, e.g. cpu, cuda:0')
+    cli.add_cfg_options_arg(p)
+    return p.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # exits on a bad argument before the imports below
 
 import matplotlib  # noqa: E402
 
@@ -45,8 +83,8 @@ import torch  # noqa: E402
 import crossdino  # noqa: E402,F401  (registers modules)
 from crossdino.models.layers import (  # noqa: E402
     HeatmapPositionalEncoding, gradient_weighted_heatmap)
-from crossdino.utils import (add_cfg_options_arg,  # noqa: E402
-                             build_detector_offline, load_tool_config)
+from crossdino.utils import (build_detector_offline,  # noqa: E402
+                             load_tool_config)
 
 
 def _vicrop_helpers():
@@ -56,24 +94,6 @@ def _vicrop_helpers():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.load_data, mod.grid_to_image
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('config')
-    p.add_argument('image')
-    p.add_argument('--checkpoint', default=None)
-    p.add_argument('--mode', choices=('learned', 'gradient'),
-                   default='learned')
-    p.add_argument('--level', type=int, default=0, help='neck level')
-    p.add_argument('--tau', type=float, default=None,
-                   help='mask threshold (default: the model\'s, else 0.3)')
-    p.add_argument('--topk', type=int, default=10,
-                   help='queries scored by --mode gradient')
-    p.add_argument('--out', default='heatmap.png')
-    p.add_argument('--device', default='cpu')
-    add_cfg_options_arg(p)
-    return p.parse_args(argv)
 
 
 def level_mask(sample, hw, device):

@@ -14,12 +14,47 @@ ViCrop config (``configs/vicrop/``); ViCrop settings come from its
 """
 import argparse
 import copy
+import importlib.util
 import math
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+# Standard library only, loaded by path: through the package it would import
+# torch and mmdet (crossdino/__init__) before any argument is checked.
+_spec = importlib.util.spec_from_file_location(
+    'crossdino_cli', osp.join(ROOT, 'crossdino', 'utils', 'cli.py'))
+cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('config', type=cli.existing_file('config file'),
+                   help='detector config, or a ViCrop config '
+                   '(configs/vicrop/)')
+    p.add_argument('image', type=cli.existing_file('image'),
+                   help='image to run through the test pipeline')
+    p.add_argument('--checkpoint', type=cli.existing_file('checkpoint'),
+                   help='detector weights to load (default: random '
+                   'initialisation, a smoke test of the pipeline)')
+    p.add_argument('--out', default='vicrop.png',
+                   help='output figure (PNG/JPG/PDF); default vicrop.png')
+    p.add_argument('--score-thr', type=float, default=0.3,
+                   help='detections drawn in the last panel score at least '
+                   'this; default 0.3')
+    p.add_argument('--device', default='cpu',
+                   help='device to run the model on, e.g. cpu, cuda:0')
+    cli.add_cfg_options_arg(p)
+    p.add_argument('--vicrop', nargs='+', action=cli.LazyDictAction,
+                   default={}, metavar='KEY=VALUE',
+                   help='ViCropTTAModel overrides, e.g. budget=0.5')
+    return p.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # exits on a bad argument before the imports below
 
 import matplotlib  # noqa: E402
 
@@ -29,27 +64,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mmcv  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
 
 import crossdino  # noqa: E402,F401  (registers modules)
 from crossdino.utils import load_tool_config  # noqa: E402
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('config')
-    p.add_argument('image')
-    p.add_argument('--checkpoint', default=None)
-    p.add_argument('--out', default='vicrop.png')
-    p.add_argument('--score-thr', type=float, default=0.3)
-    p.add_argument('--device', default='cpu')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
-    p.add_argument('--vicrop',
-                   nargs='+',
-                   action=DictAction,
-                   default={},
-                   help='ViCropTTAModel overrides, e.g. budget=0.5')
-    return p.parse_args(argv)
 
 
 def build_tta(cfg, checkpoint, overrides, device):

@@ -14,28 +14,31 @@ Backbones are built without pretrained weights (nothing is downloaded).
 """
 import argparse
 import copy
+import importlib.util
 import os.path as osp
 import statistics
 import sys
 
-import torch
-from mmengine.config import Config
-
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
-
-import crossdino  # noqa: E402,F401
-from crossdino.utils.build import drop_pretrained, init_weights_quietly  # noqa: E402,E501
-from crossdino.utils.timing import count_params, timed  # noqa: E402
+# Standard library only, loaded by path: through the package it would import
+# torch and mmdet (crossdino/__init__) before any argument is checked.
+_spec = importlib.util.spec_from_file_location(
+    'crossdino_cli', osp.join(ROOT, 'crossdino', 'utils', 'cli.py'))
+cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli)
 
 DINO_CFG = 'configs/cross_dino/baselines/dino-4scale_r50_8xb2-12e_coco.py'
 CROSS_CFG = 'configs/cross_dino/cross-dino-4scale_r50_8xb2-12e_coco.py'
 
 
 def parse_args(argv=None):
+    config = cli.existing_file('config file', root=ROOT)
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--dino', default=DINO_CFG, help='baseline config')
-    p.add_argument('--cross', default=CROSS_CFG, help='Cross-DINO config')
+    p.add_argument('--dino', type=config, default=DINO_CFG,
+                   help='baseline config')
+    p.add_argument('--cross', type=config, default=CROSS_CFG,
+                   help='Cross-DINO config')
     p.add_argument('--shape', type=int, nargs=2, default=(320, 320),
                    metavar=('H', 'W'), help='input size of the fake batch')
     p.add_argument('--batch-size', type=int, default=1)
@@ -43,14 +46,24 @@ def parse_args(argv=None):
                    help='ground-truth boxes per image (train step)')
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--iters', type=int, default=4)
-    p.add_argument('--device', default='cuda' if torch.cuda.is_available()
-                   else 'cpu')
+    p.add_argument('--device', help='default: cuda when available, else cpu')
     p.add_argument('--no-train', action='store_true',
                    help='only parameters and inference latency')
     p.add_argument('--cfg-options', nargs='*', default=[],
                    help='key=value overrides applied to the Cross-DINO '
                    'model, e.g. cctm.mlp_ratio=2')
     return p.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # exits on a bad argument before the imports below
+
+import torch  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+
+import crossdino  # noqa: E402,F401
+from crossdino.utils.build import drop_pretrained, init_weights_quietly  # noqa: E402,E501
+from crossdino.utils.timing import count_params, timed  # noqa: E402
 
 
 def build(path, device, overrides=()):
@@ -137,7 +150,8 @@ def time_cctm_alone(model, inputs, samples, iters, device, train):
 
 def main(argv=None):
     args = parse_args(argv)
-    dev = torch.device(args.device)
+    dev = torch.device(args.device or (
+        'cuda' if torch.cuda.is_available() else 'cpu'))
     models = {'DINO': build(args.dino, dev),
               'Cross-DINO': build(args.cross, dev, args.cfg_options)}
     cctm = getattr(models['Cross-DINO'], 'cctm', None)

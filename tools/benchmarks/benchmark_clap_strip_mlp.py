@@ -43,6 +43,29 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        '--device', help='default: cuda when available, else cpu')
+    parser.add_argument(
+        '--shape', type=int, nargs=2, default=[800, 1333], metavar=('H', 'W'))
+    parser.add_argument('--iters', type=int, default=2)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument(
+        '--threads', type=int, default=0, help='torch intra-op threads (0: default)')
+    parser.add_argument('--skip-latency', action='store_true')
+    parser.add_argument('--skip-memory', action='store_true')
+    parser.add_argument(
+        '--memory-scope', choices=['backbone', 'detector'], default='backbone')
+    parser.add_argument(
+        '--memory-worker', type=int, default=None, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # exits on a bad argument before the imports below
+
 import torch  # noqa: E402
 from crossdino.utils.timing import (count_params, rss_bytes, sync,  # noqa: E402,E501
                                     timed)
@@ -284,23 +307,10 @@ def report_memory(args):
         print(f'| {with_cp} | {mib:.0f} | {secs:.1f} |')
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument(
-        '--shape', type=int, nargs=2, default=[800, 1333], metavar=('H', 'W'))
-    parser.add_argument('--iters', type=int, default=2)
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument(
-        '--threads', type=int, default=0, help='torch intra-op threads (0: default)')
-    parser.add_argument('--skip-latency', action='store_true')
-    parser.add_argument('--skip-memory', action='store_true')
-    parser.add_argument(
-        '--memory-scope', choices=['backbone', 'detector'], default='backbone')
-    parser.add_argument(
-        '--memory-worker', type=int, default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+def main(argv=None):
+    args = parse_args(argv)
+    args.device = args.device or ('cuda' if torch.cuda.is_available() else
+                                  'cpu')
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_worker is not None:

@@ -26,6 +26,7 @@ pretrained weights (nothing is downloaded).
         --shape 800 1333 --batch-size 2 --warmup 2 --iters 10
 """
 import argparse
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -36,21 +37,26 @@ import sys
 import tempfile
 import time
 
-import torch
-
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
-
-from crossdino.utils.timing import rss_bytes, sync  # noqa: E402
+# Standard library only, loaded by path: through the package it would import
+# torch and mmdet (crossdino/__init__) before any argument is checked.
+_spec = importlib.util.spec_from_file_location(
+    'crossdino_cli', osp.join(ROOT, 'crossdino', 'utils', 'cli.py'))
+cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli)
 
 BASE_CFG = 'configs/enact/detr_r50_visdrone.py'
 ENACT_CFG = 'configs/enact/detr_r50_visdrone_enact.py'
 
 
 def parse_args(argv=None):
+    config = cli.existing_file('config file', root=ROOT)
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--base', default=BASE_CFG, help='baseline config')
-    p.add_argument('--enact', default=ENACT_CFG, help='ENACT config')
+    p.add_argument('--base', type=config, default=BASE_CFG,
+                   help='baseline config')
+    p.add_argument('--enact', type=config, default=ENACT_CFG,
+                   help='ENACT config')
     p.add_argument('--shape', type=int, nargs=2, default=(320, 512),
                    metavar=('H', 'W'), help='padded batch size (H W)')
     p.add_argument('--batch-size', type=int, default=2)
@@ -59,12 +65,19 @@ def parse_args(argv=None):
     p.add_argument('--iters', type=int, default=5)
     p.add_argument('--sigma', type=float, default=None,
                    help='override the ENACT sigma of the config')
-    p.add_argument('--device', default='cuda' if torch.cuda.is_available()
-                   else 'cpu')
+    p.add_argument('--device', help='default: cuda when available, else cpu')
     p.add_argument('--out', default=None, help='write the results as JSON')
     p.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     p.add_argument('--data-dir', default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # exits on a bad argument before the imports below
+
+import torch  # noqa: E402
+
+from crossdino.utils.timing import rss_bytes, sync  # noqa: E402
 
 
 def peak_rss_mib() -> float:
@@ -211,6 +224,8 @@ def timing(args) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
+    args.device = args.device or ('cuda' if torch.cuda.is_available() else
+                                  'cpu')
     if args.worker:
         print('RESULT ' + json.dumps(worker(args)))
         return

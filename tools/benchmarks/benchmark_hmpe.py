@@ -28,31 +28,43 @@ import statistics
 import sys
 import time
 
-import torch
-
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
-
-from crossdino.utils.timing import sync  # noqa: E402
+# Standard library only, loaded by path: through the package it would import
+# torch and mmdet (crossdino/__init__) before any argument is checked.
+_spec = importlib.util.spec_from_file_location(
+    'crossdino_cli', osp.join(ROOT, 'crossdino', 'utils', 'cli.py'))
+cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli)
 
 BASE_CFG = 'configs/dino/dino-4scale_r50_visdrone.py'
 HMPE_CFG = 'configs/hmpe/dino-4scale_r50_visdrone_hmpe_3dec.py'
 
 
 def parse_args(argv=None):
+    config = cli.existing_file('config file', root=ROOT)
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--base', default=BASE_CFG, help='baseline config')
-    p.add_argument('--hmpe', default=HMPE_CFG, help='HMPE config')
+    p.add_argument('--base', type=config, default=BASE_CFG,
+                   help='baseline config')
+    p.add_argument('--hmpe', type=config, default=HMPE_CFG,
+                   help='HMPE config')
     p.add_argument('--shape', type=int, nargs=2, default=(384, 480),
                    metavar=('H', 'W'), help='input image size (H W)')
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--iters', type=int, default=5)
     p.add_argument('--no-flops', action='store_true',
                    help='skip the FLOP count (latency and params only)')
-    p.add_argument('--device', default='cuda' if torch.cuda.is_available()
-                   else 'cpu')
+    p.add_argument('--device', help='default: cuda when available, else cpu')
     p.add_argument('--out', default=None, help='write the results as JSON')
     return p.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # exits on a bad argument before the imports below
+
+import torch  # noqa: E402
+
+from crossdino.utils.timing import sync  # noqa: E402
 
 
 def _get_flops_module():
@@ -91,6 +103,8 @@ def latency(models, batches, args) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
+    args.device = args.device or ('cuda' if torch.cuda.is_available() else
+                                  'cpu')
     gf = _get_flops_module()
     h, w = args.shape
     names = (('dino', args.base), ('hmpe', args.hmpe))

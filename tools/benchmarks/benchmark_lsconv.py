@@ -13,14 +13,8 @@ import argparse
 import statistics
 import time
 
-import torch
-import torch.nn as nn
 
-from crossdino.models.layers.linear_snake_conv import (LinearSnakeConv,
-                                                       StripConv, lsconv_macs)
-
-
-def parse_args():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--shape', type=int, nargs=4, default=[1, 256, 100, 168],
                    metavar=('B', 'C', 'H', 'W'))
@@ -33,7 +27,17 @@ def parse_args():
     p.add_argument('--device', default='cpu')
     p.add_argument('--backward', action='store_true',
                    help='time forward + backward instead of forward only')
-    return p.parse_args()
+    return p.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # exits on a bad argument before the imports below
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+from crossdino.models.layers.linear_snake_conv import (  # noqa: E402
+    LinearSnakeConv, StripConv, lsconv_macs)
 
 
 def conv_macs(model: nn.Module, x: torch.Tensor) -> int:
@@ -79,8 +83,8 @@ def timeit(model, x, repeats, warmup, backward, device):
     return statistics.median(times)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     B, C, H, W = args.shape
     torch.manual_seed(0)
     x = torch.randn(B, C, H, W, device=args.device,

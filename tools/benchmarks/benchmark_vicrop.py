@@ -25,30 +25,29 @@ Backbones are built without pretrained weights (nothing is downloaded).
 """
 import argparse
 import copy
+import importlib.util
 import math
 import os.path as osp
 import statistics
 import sys
 
-import torch
-from mmengine.config import Config
-
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
-
-import crossdino  # noqa: E402,F401
-from crossdino.models.tta import DecoderAttentionRecorder  # noqa: E402
-from crossdino.models.tta import ViCropTTAModel, uniform_windows  # noqa: E402
-from crossdino.utils.build import drop_pretrained  # noqa: E402
-from crossdino.utils.build import init_weights_quietly  # noqa: E402
-from crossdino.utils.timing import timed  # noqa: E402
+# Standard library only, loaded by path: through the package it would import
+# torch and mmdet (crossdino/__init__) before any argument is checked.
+_spec = importlib.util.spec_from_file_location(
+    'crossdino_cli', osp.join(ROOT, 'crossdino', 'utils', 'cli.py'))
+cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli)
 
 CFG = 'configs/dino/dino-4scale_r50_visdrone.py'
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--config', default=CFG, help='detector config')
+    p.add_argument('--config', type=cli.existing_file('config file',
+                                                      root=ROOT),
+                   default=CFG, help='detector config')
     p.add_argument('--shape',
                    type=int,
                    nargs=2,
@@ -76,9 +75,22 @@ def parse_args(argv=None):
                    'vicrop@uniform)')
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--iters', type=int, default=2)
-    p.add_argument('--device',
-                   default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--device', help='default: cuda when available, else cpu')
     return p.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # exits on a bad argument before the imports below
+
+import torch  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+
+import crossdino  # noqa: E402,F401
+from crossdino.models.tta import DecoderAttentionRecorder  # noqa: E402
+from crossdino.models.tta import ViCropTTAModel, uniform_windows  # noqa: E402
+from crossdino.utils.build import drop_pretrained  # noqa: E402
+from crossdino.utils.build import init_weights_quietly  # noqa: E402
+from crossdino.utils.timing import timed  # noqa: E402
 
 
 def build(path, device, num_queries=None):
@@ -152,7 +164,8 @@ def sae_share(tta, inputs, samples, iters, device):
 
 def main(argv=None):
     args = parse_args(argv)
-    dev = torch.device(args.device)
+    dev = torch.device(args.device or (
+        'cuda' if torch.cuda.is_available() else 'cpu'))
     det = build(args.config, dev, args.num_queries)
     inputs, samples = fake_batch(args.batch_size, args.shape, dev)
     h, w = args.shape

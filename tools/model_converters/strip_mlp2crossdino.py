@@ -14,13 +14,42 @@ weights) is refused; if you trust its origin, ``--trust-pickle`` loads it
 fully, and the converted file holds tensors only.
 """
 import argparse
+import importlib.util
 import os
 import os.path as osp
 import sys
 
-import torch
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+# Standard library only, loaded by path: through the package it would import
+# torch and mmdet (crossdino/__init__) before any argument is checked.
+_spec = importlib.util.spec_from_file_location(
+    'crossdino_cli', osp.join(ROOT, 'crossdino', 'utils', 'cli.py'))
+cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli)
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        'src', type=cli.existing_file('checkpoint'),
+        help='official Strip-MLP checkpoint')
+    parser.add_argument('dst', help='output path')
+    parser.add_argument(
+        '--prefix', default='',
+        help="key prefix to strip first (e.g. 'backbone.')")
+    parser.add_argument(
+        '--trust-pickle',
+        action='store_true',
+        help='load SRC with weights_only=False (only for files you trust)')
+    return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # exits on a bad argument before the imports below
+
+import torch  # noqa: E402
+
 from crossdino.models.backbones.clap_strip_mlp import (  # noqa: E402
     convert_strip_mlp_official, is_strip_mlp_official)
 
@@ -54,18 +83,9 @@ def convert_file(src: str,
     return converted
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('src', help='official Strip-MLP checkpoint')
-    parser.add_argument('dst', help='output path')
-    parser.add_argument(
-        '--prefix', default='', help="key prefix to strip first (e.g. 'backbone.')")
-    parser.add_argument(
-        '--trust-pickle',
-        action='store_true',
-        help='load SRC with weights_only=False (only for files you trust)')
-    args = parser.parse_args()
-    convert_file(args.src, args.dst, args.prefix, args.trust_pickle)
+def main(argv=None):
+    args = parse_args(argv)
+    return convert_file(args.src, args.dst, args.prefix, args.trust_pickle)
 
 
 if __name__ == '__main__':

@@ -56,8 +56,9 @@ val_dataloader = dict(
         backend_args=backend_args))
 test_dataloader = val_dataloader
 
-# AP, AP50, AP75 and the AI-TOD ranges AP_vt / AP_t / AP_s / AP_m with up to
-# 1500 detections per image (AI-TOD's protocol).
+# AP, AP50, AP75 and the AI-TOD ranges AP_vt / AP_t / AP_s_aitod / AP_m_aitod
+# (< 8, 8-16, 16-32, > 32 px) with up to 1500 detections per image (AI-TOD's
+# protocol).
 val_evaluator = dict(
     type='TinyObjectCocoMetric',
     ann_file=data_root + 'annotations/aitod_test_v1.json',

@@ -58,8 +58,9 @@ test_dataloader = dict(
         ann_file='annotations/visdrone2019-det-test-dev.json',
         data_prefix=dict(img='VisDrone2019-DET-test-dev/images/')))
 
-# COCO AP/AP50/AP75/APs/m/l plus the tiny-object ranges (AP_vt, AP_t, AP_s,
-# AP_m); ignored regions count neither as false positives nor as misses.
+# COCO AP/AP50/AP75/APs/m/l (bbox_mAP_s/m/l) plus the AI-TOD ranges
+# (bbox_AP_vt, bbox_AP_t, bbox_AP_s_aitod, bbox_AP_m_aitod: < 8, 8-16, 16-32,
+# > 32 px); ignored regions count neither as false positives nor as misses.
 val_evaluator = dict(
     type='TinyObjectCocoMetric',
     ann_file=data_root + 'annotations/visdrone2019-det-val.json',

@@ -1,6 +1,9 @@
 # The 12-epoch (1x) AdamW recipe of DINO / Cross-DINO (Sec. IV-A): lr 1e-4,
 # weight decay 1e-4, backbone lr x0.1, grad-norm clip 0.1, lr x0.1 at epoch 11.
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=1)
+# crossdino's EpochBasedTrainLoop: saves on SIGINT/SIGTERM and resumes
+# mid-epoch with bit-identical results (crossdino/engine/loops).
+train_cfg = dict(
+    type='ResumableEpochBasedTrainLoop', max_epochs=12, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 

@@ -4,10 +4,10 @@ Datasets released as COCO JSON (AI-TOD, COCO itself, SODA-D's JSON, the
 output of crossdino's converters) are checked with :func:`validate_coco`
 before training: duplicate ids, images without a usable size, annotations
 pointing to unknown images or categories, malformed or out-of-image boxes,
-images whose file is missing. The report carries the same per-size buckets
-as the converters' summaries, and :func:`check_coco_file` can write a cleaned
-copy: boxes clipped to the image, invalid entries dropped, everything
-counted.
+images whose file is missing or (optionally) does not decode. The report
+carries the same per-size buckets as the converters' summaries, and
+:func:`check_coco_file` can write a cleaned copy: boxes clipped to the
+image, invalid entries dropped, everything counted.
 
 Ignored regions (an annotation whose ``category_id`` is not listed in
 ``categories`` and that has ``ignore`` or ``iscrowd`` set; crossdino writes
@@ -23,8 +23,8 @@ from typing import Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from .common import (SIZE_RANGES, PathLike, clip_xywh, dump_json_atomic,
-                     format_table, instance_rows, maybe_tqdm, preview,
-                     size_bucket_counts)
+                     format_table, image_decode_error, instance_rows,
+                     maybe_tqdm, preview, size_bucket_counts)
 
 __all__ = [
     'ISSUE_KINDS', 'validate_coco', 'check_coco_file', 'format_coco_report'
@@ -37,6 +37,7 @@ ISSUE_KINDS = {
     'duplicate_image_id': 'images with a duplicate id (dropped)',
     'bad_image_size': 'images without a positive width/height (dropped)',
     'missing_file': 'images whose file is missing (dropped)',
+    'undecodable_file': 'images whose file does not decode (dropped)',
     'duplicate_ann_id': 'annotations with a duplicate id (renumbered)',
     'unknown_image': 'annotations of an unknown image (dropped)',
     'of_dropped_image': 'annotations of a dropped image (dropped)',
@@ -65,6 +66,7 @@ def _is_ignored(ann: dict, cat_ids) -> bool:
 def validate_coco(coco: dict,
                   img_dir: Optional[PathLike] = None,
                   *,
+                  decode: bool = False,
                   min_size: float = 0.0,
                   source: str = '<coco>',
                   progress: bool = False) -> Tuple[dict, dict]:
@@ -74,6 +76,9 @@ def validate_coco(coco: dict,
         coco: the loaded JSON: ``images``, ``annotations``, ``categories``.
         img_dir: when given, ``img_dir / file_name`` must exist for each
             image; images whose file is missing are reported and dropped.
+        decode: also decode every image file in ``img_dir`` (slow: all
+            pixels are read); empty, truncated or corrupt files are
+            reported and dropped. Training would stop at such a file.
         min_size: boxes whose clipped width or height is ``<= min_size`` are
             dropped as ``zero_area`` (0 drops only empty boxes).
         source: name used in messages (the file path).
@@ -92,6 +97,10 @@ def validate_coco(coco: dict,
           :data:`ISSUE_KINDS`; ``num_issues``: their sum; ``messages``: the
           first :data:`MAX_MESSAGES` problems, each naming the entry as
           ``"<source>: annotations[<index>] (id <id>): <reason>"``.
+        - ``undecodable_files``: ``"<path>: <reason>"`` of the first
+          :data:`MAX_MESSAGES` files that do not decode (``decode=True``),
+          listed apart from ``messages`` so that they are never crowded
+          out by box problems.
         - ``instances``, ``instances_per_class``, ``instances_per_size``
           (:data:`SIZE_RANGES`, kept object boxes), ``ignored_regions``,
           ``images_without_annotations`` (kept images without a kept object
@@ -134,7 +143,9 @@ def validate_coco(coco: dict,
 
     images: Dict[int, dict] = {}
     dropped_images, seen_images = set(), set()
-    for i, img in enumerate(coco['images']):
+    undecodable: List[str] = []
+    for i, img in maybe_tqdm(enumerate(coco['images']), len(coco['images']),
+                             'decoding images', progress and decode):
         iid = img.get('id') if isinstance(img, dict) else None
         where = f'images[{i}] (id {iid!r})'
         # against every id seen: a repeat of a dropped image is a repeat too
@@ -148,11 +159,18 @@ def validate_coco(coco: dict,
             report('bad_image_size', where,
                    f'width/height {w!r}x{h!r} not positive numbers')
             continue
-        if img_dir is not None and not (Path(img_dir) /
-                                        str(img.get('file_name', ''))
-                                        ).is_file():
+        path = None if img_dir is None else Path(img_dir) / str(
+            img.get('file_name', ''))
+        if path is not None and not path.is_file():
             report('missing_file', where,
                    f"file {img.get('file_name')!r} not in {img_dir}")
+            continue
+        reason = (image_decode_error(path)
+                  if decode and path is not None else '')
+        if reason:
+            issues['undecodable_file'] += 1
+            if len(undecodable) < MAX_MESSAGES:
+                undecodable.append(f'{path}: {reason}')
             continue
         dropped_images.discard(iid)
         images[iid] = img
@@ -247,6 +265,7 @@ def validate_coco(coco: dict,
         issues=issues,
         num_issues=sum(issues.values()),
         messages=messages,
+        undecodable_files=undecodable,
         instances=len(object_boxes),
         instances_per_class=per_class,
         instances_per_size=sizes,
@@ -264,6 +283,7 @@ def check_coco_file(path: PathLike,
                     img_dir: Optional[PathLike] = None,
                     fix_out: Optional[PathLike] = None,
                     *,
+                    decode: bool = False,
                     min_size: float = 0.0,
                     progress: bool = False) -> dict:
     """Validate a COCO JSON file; write the cleaned copy to ``fix_out``.
@@ -274,7 +294,7 @@ def check_coco_file(path: PathLike,
             given, missing files are reported (and dropped from the fix).
         fix_out: when given, write the cleaned copy there (atomically), even
             when nothing needed fixing.
-        min_size, progress: see :func:`validate_coco`.
+        decode, min_size, progress: see :func:`validate_coco`.
 
     Returns:
         dict: the report of :func:`validate_coco`, plus ``fix_out`` when a
@@ -292,7 +312,7 @@ def check_coco_file(path: PathLike,
         raise ValueError(f'{path}:{e.lineno}:{e.colno}: invalid JSON: '
                          f'{e.msg}') from None
     fixed, result = validate_coco(
-        coco, img_dir, min_size=min_size, source=str(path),
+        coco, img_dir, decode=decode, min_size=min_size, source=str(path),
         progress=progress)
     if fix_out is not None:
         dump_json_atomic(fixed, fix_out)
@@ -328,8 +348,16 @@ def format_coco_report(result: dict,
     if 'fix_out' in result:
         rows.append(('cleaned copy', result['fix_out']))
     table = format_table(header or f"COCO check {result['source']}", rows)
+    listed = result.get('undecodable_files', [])
+    if listed:
+        more = result['issues']['undecodable_file'] - len(listed)
+        table += '\nimages that do not decode:\n' + '\n'.join(
+            f'  {line}' for line in listed)
+        if more > 0:
+            table += f'\n  ... and {more} more'
     if result['messages']:
-        more = result['num_issues'] - len(result['messages'])
+        more = (result['num_issues'] - len(result['messages']) -
+                result['issues'].get('undecodable_file', 0))
         table += '\n' + '\n'.join(result['messages'])
         if more > 0:
             table += f'\n... and {more} more'

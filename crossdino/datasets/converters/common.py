@@ -19,11 +19,13 @@ import numpy as np
 
 __all__ = [
     'PathLike', 'SIZE_RANGES', 'IMG_EXTENSIONS', 'clip_xywh',
-    'size_bucket_counts', 'list_files', 'read_image_size', 'size_or_skip',
+    'size_bucket_counts', 'list_files', 'read_image_size',
+    'image_decode_error', 'size_or_skip',
     'maybe_tqdm',
     'dump_json_atomic', 'preview', 'format_table', 'instance_rows',
     'cleanup_rows', 'name_list_rows', 'ignored_region_ann', 'exit_on_error',
-    'numbered_lines', 'add_cleaning_arguments'
+    'numbered_lines', 'add_cleaning_arguments', 'MAX_SKIPPED', 'add_skipped',
+    'format_skipped'
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -40,6 +42,10 @@ SIZE_RANGES = (
 )
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
+
+# Skipped malformed entries (``--no-strict``) listed under a summary; the
+# rest are only counted, so a badly broken file cannot flood the console.
+MAX_SKIPPED = 20
 
 
 def numbered_lines(path: PathLike) -> List[Tuple[int, str]]:
@@ -124,6 +130,30 @@ def read_image_size(path: PathLike) -> Tuple[int, int]:
     if width <= 0 or height <= 0:
         raise ValueError(f'invalid image size {width}x{height}')
     return width, height
+
+
+def image_decode_error(path: PathLike) -> str:
+    """Why the image at ``path`` cannot be decoded ('' when it can).
+
+    Decodes every pixel: a header can be intact while the data is cut off
+    (an interrupted download or copy), which only full decoding finds;
+    training would otherwise stop at that image with a decoder error.
+    """
+    from PIL import Image  # lazy: only the converters need PIL
+
+    try:
+        if os.path.getsize(path) == 0:
+            return 'empty file (0 bytes)'
+        # Full-size DOTA images exceed PIL's decompression-bomb limit.
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(path) as img:
+                img.load()
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+    except Exception as e:  # noqa: BLE001 - any decoder error is the answer
+        return f'{type(e).__name__}: {e}'
+    return ''
 
 
 def size_or_skip(path: PathLike, name: str,
@@ -240,6 +270,31 @@ def cleanup_rows(summary: dict, skipped: str = 'lines'
     ]
 
 
+def add_skipped(summary: dict, skipped: Sequence[str]) -> None:
+    """Record entries a non-strict converter skipped.
+
+    Adds them to ``summary['malformed']`` (the count) and keeps the first
+    :data:`MAX_SKIPPED` messages in ``summary['skipped']``: each is the error
+    strict mode would raise (``"<file>:<line>: <reason>: '<text>'"``), so
+    the summary says which lines were dropped, not only how many.
+    """
+    summary['malformed'] += len(skipped)
+    room = max(MAX_SKIPPED - len(summary['skipped']), 0)
+    summary['skipped'].extend(skipped[:room])
+
+
+def format_skipped(summary: dict, skipped: str = 'lines') -> str:
+    """The list of :func:`add_skipped` entries to print under a summary
+    table ('' when nothing was skipped)."""
+    listed, total = summary['skipped'], summary['malformed']
+    if not total:
+        return ''
+    more = (f'\n  ... and {total - len(listed)} more'
+            if total > len(listed) else '')
+    return (f'\nskipped malformed {skipped} (--no-strict):\n' +
+            '\n'.join(f'  {msg}' for msg in listed) + more)
+
+
 def name_list_rows(summary: dict, keys_labels: Sequence[Tuple[str, str]]
                    ) -> List[Tuple[str, str]]:
     """``(label, '<count>: <first names>')`` rows for lists of file names."""
@@ -273,7 +328,8 @@ def add_cleaning_arguments(parser, skipped: str = 'lines') -> None:
         help='drop boxes whose clipped width or height is <= this (px)')
     parser.add_argument(
         '--no-strict', action='store_true',
-        help=f'skip and count malformed {skipped} instead of failing')
+        help=f'skip malformed {skipped} instead of failing; the summary '
+        'counts them and lists the first ones (file:line: reason)')
 
 
 def exit_on_error(error: Exception, skipped: str = 'lines') -> None:

@@ -47,11 +47,11 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, cleanup_rows,
-                     clip_xywh, dump_json_atomic, format_table,
-                     ignored_region_ann, instance_rows, list_files, maybe_tqdm,
-                     name_list_rows, numbered_lines, size_bucket_counts,
-                     size_or_skip)
+from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, add_skipped,
+                     cleanup_rows, clip_xywh, dump_json_atomic,
+                     format_skipped, format_table, ignored_region_ann,
+                     instance_rows, list_files, maybe_tqdm, name_list_rows,
+                     numbered_lines, size_bucket_counts, size_or_skip)
 
 __all__ = [
     'DOTA_V15_CLASSES', 'DOTA_V15_CATEGORIES', 'DIFFICULT_AS',
@@ -76,7 +76,7 @@ _NUM_RE = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?')
 class DotaObjects(dict):
     """Parsed label file: ``polygons`` (N, 8) float64, ``categories``
     (N,) int64 (1..16), ``difficult`` (N,) int64, ``header`` dict,
-    ``malformed`` int."""
+    ``skipped`` list of str."""
 
 
 def parse_dota_txt(path: PathLike,
@@ -88,13 +88,14 @@ def parse_dota_txt(path: PathLike,
         path: the ``.txt`` file; LF/CRLF, a UTF-8 BOM and empty lines are
             accepted.
         classes: category names; ``categories`` index them from 1.
-        strict: raise on a malformed line; otherwise skip and count it.
+        strict: raise on a malformed line; otherwise skip it.
 
     Returns:
         DotaObjects: ``polygons`` (N, 8) float64 in file order,
         ``categories`` (N,) int64 in 1..len(classes), ``difficult`` (N,)
         int64, ``header`` ``{'imagesource': str, 'gsd': float | None}`` (the
-        keys found) and ``malformed`` (lines skipped, ``strict=False``).
+        keys found) and ``skipped``: the message of each line skipped
+        (``strict=False``), worded as the strict error.
 
     Raises:
         ValueError: (``strict=True``) a line that is not 8 numbers, a known
@@ -107,13 +108,13 @@ def parse_dota_txt(path: PathLike,
     cats: List[int] = []
     difficult: List[int] = []
     header: Dict[str, object] = {}
-    malformed = 0
+    skipped: List[str] = []
     for lineno, line in numbered_lines(path):
         reason = None
         head = _HEADER_RE.fullmatch(line)
         if head is not None:
             key, value = head.group(1).lower(), head.group(2).strip()
-            if polys or malformed:
+            if polys or skipped:
                 reason = f'header line {key!r} after the first object'
             elif key == 'gsd':
                 if value.lower() in ('null', 'none', ''):
@@ -145,15 +146,16 @@ def parse_dota_txt(path: PathLike,
                     cats.append(cat_index[fields[8]])
                     difficult.append(int(flag))
                     continue
+        message = f'{path}:{lineno}: {reason}: {line.strip()!r}'
         if strict:
-            raise ValueError(f'{path}:{lineno}: {reason}: {line.strip()!r}')
-        malformed += 1
+            raise ValueError(message)
+        skipped.append(message)
     return DotaObjects(
         polygons=np.array(polys, dtype=np.float64).reshape(-1, 8),
         categories=np.array(cats, dtype=np.int64),
         difficult=np.array(difficult, dtype=np.int64),
         header=header,
-        malformed=malformed)
+        skipped=skipped)
 
 
 def polygons_to_xywh(polygons: np.ndarray) -> np.ndarray:
@@ -221,6 +223,7 @@ def build_dota_coco(split_dir: PathLike,
         clipped=0,
         dropped_zero_area=0,
         malformed=0,
+        skipped=[],
         unreadable=[],
         missing_labels=[],
         orphan_annotations=sorted(txts.keys() - images.keys()),
@@ -251,7 +254,7 @@ def build_dota_coco(split_dir: PathLike,
             continue
         parsed = parse_dota_txt(txts[stem], strict=strict)
         img_info.update(parsed['header'])
-        summary['malformed'] += parsed['malformed']
+        add_skipped(summary, parsed['skipped'])
 
         xywh, keep, clipped = clip_xywh(
             polygons_to_xywh(parsed['polygons']), width, height, min_size)
@@ -322,7 +325,9 @@ def convert_dota_split(split_dir: PathLike,
         clipping),
         ``difficult_as``, ``ignored_regions`` (difficult objects written as
         ignored regions), ``clipped`` (kept boxes clipped to the image),
-        ``dropped_zero_area``, ``malformed`` (lines skipped),
+        ``dropped_zero_area``, ``malformed`` (lines skipped), ``skipped``
+        (the first :data:`~.common.MAX_SKIPPED` of them, ``"<file>:<line>:
+        <reason>: '<text>'"``),
         ``unreadable``, ``missing_labels`` (images without a label file,
         kept without objects) and ``orphan_annotations`` (label files
         without an image).
@@ -346,4 +351,4 @@ def format_dota_summary(summary: dict) -> str:
         ('orphan_annotations', 'labels without image'),
     ])
     return format_table(f"DOTA-v1.5 {summary['split_dir']}", rows,
-                        summary.get('out_json'))
+                        summary.get('out_json')) + format_skipped(summary)

@@ -32,9 +32,10 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, cleanup_rows,
-                     clip_xywh, dump_json_atomic, format_table, instance_rows,
-                     list_files, maybe_tqdm, name_list_rows, numbered_lines,
+from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, add_skipped,
+                     cleanup_rows, clip_xywh, dump_json_atomic,
+                     format_skipped, format_table, instance_rows, list_files,
+                     maybe_tqdm, name_list_rows, numbered_lines,
                      size_bucket_counts, size_or_skip)
 
 __all__ = [
@@ -59,17 +60,19 @@ _LINE_RE = re.compile(
 
 
 def parse_nwpu_txt(path: PathLike,
-                   strict: bool = True) -> Tuple[np.ndarray, int]:
+                   strict: bool = True) -> Tuple[np.ndarray, List[str]]:
     """Parse one NWPU VHR-10 ground-truth file.
 
     Args:
         path: the ``.txt`` file. Spaces around numbers, LF/CRLF endings, a
             UTF-8 BOM and empty lines are accepted.
-        strict: raise on a malformed line; otherwise skip and count it.
+        strict: raise on a malformed line; otherwise skip it.
 
     Returns:
-        tuple: ``(rows, num_malformed)``; ``rows`` is a float64 array of
-        shape (N, 5) with columns ``x1, y1, x2, y2, class`` (class 1..10).
+        tuple: ``(rows, skipped)``; ``rows`` is a float64 array of shape
+        (N, 5) with columns ``x1, y1, x2, y2, class`` (class 1..10),
+        ``skipped`` the message of each line skipped (``strict=False``),
+        worded as the strict error.
 
     Raises:
         ValueError: (``strict=True``) on a line not of the form
@@ -78,7 +81,7 @@ def parse_nwpu_txt(path: PathLike,
             ``"<path>:<line>: <reason>: '<text>'"``.
     """
     rows: List[Tuple[float, ...]] = []
-    malformed = 0
+    skipped: List[str] = []
     for lineno, line in numbered_lines(path):
         match = _LINE_RE.fullmatch(line)
         if match is None:
@@ -94,10 +97,11 @@ def parse_nwpu_txt(path: PathLike,
             else:
                 rows.append((x1, y1, x2, y2, cls))
                 continue
+        message = f'{path}:{lineno}: {reason}: {line.strip()!r}'
         if strict:
-            raise ValueError(f'{path}:{lineno}: {reason}: {line.strip()!r}')
-        malformed += 1
-    return np.array(rows, dtype=np.float64).reshape(-1, 5), malformed
+            raise ValueError(message)
+        skipped.append(message)
+    return np.array(rows, dtype=np.float64).reshape(-1, 5), skipped
 
 
 def build_nwpu_vhr10_coco(root: PathLike,
@@ -156,6 +160,7 @@ def build_nwpu_vhr10_coco(root: PathLike,
         clipped=0,
         dropped_zero_area=0,
         malformed=0,
+        skipped=[],
         missing_annotations=[],
         unreadable=[],
         orphan_annotations=sorted(txts.keys() - positives.keys()),
@@ -185,8 +190,8 @@ def build_nwpu_vhr10_coco(root: PathLike,
             warnings.warn(f'{file_name}: positive image without '
                           f'{NWPU_GT_DIR}/{img_path.stem}.txt')
             continue
-        rows, malformed = parse_nwpu_txt(txts[img_path.stem], strict=strict)
-        summary['malformed'] += malformed
+        rows, skipped = parse_nwpu_txt(txts[img_path.stem], strict=strict)
+        add_skipped(summary, skipped)
         xywh = np.concatenate([rows[:, :2], rows[:, 2:4] - rows[:, :2]],
                               axis=1)
         xywh, keep, clipped = clip_xywh(xywh, width, height, min_size)
@@ -305,7 +310,10 @@ def convert_nwpu_vhr10(root: PathLike,
         - ``root``; ``images``, ``negative_images``, ``images_with_objects``.
         - ``instances``, ``instances_per_class``, ``instances_per_size``
           (over :data:`SIZE_RANGES`).
-        - ``clipped``, ``dropped_zero_area``, ``malformed``.
+        - ``clipped``, ``dropped_zero_area``, ``malformed`` (lines skipped,
+          ``strict=False``), ``skipped`` (the first
+          :data:`~.common.MAX_SKIPPED` of them, ``"<file>:<line>: <reason>:
+          '<text>'"``).
         - ``missing_annotations`` (positive images without ground truth),
           ``unreadable``, ``orphan_annotations`` (ground truth without image).
         - ``split``: ``{subset: dict(json, images, negative_images,
@@ -342,4 +350,5 @@ def format_nwpu_summary(summary: dict) -> str:
             rows.append((f'  {name}', f"{sub['images']:>5d} images "
                          f"({sub['negative_images']} negative), "
                          f"{sub['instances']} instances -> {sub['json']}"))
-    return format_table(f"NWPU VHR-10 {summary['root']}", rows)
+    return (format_table(f"NWPU VHR-10 {summary['root']}", rows) +
+            format_skipped(summary))

@@ -20,7 +20,7 @@ The conversion:
 - boxes are clipped to the image, empty ones dropped and counted;
 - a malformed entry (bad bbox, unknown image or category id) stops the
   conversion with ``"<file>: annotations[<index>] (id <id>): <reason>"``,
-  or is skipped and counted with ``strict=False``.
+  or is skipped and listed with ``strict=False``.
 
 Evaluation note: SODA-D's protocol (CFINet ``tools/img_split/README.md``)
 evaluates on the full images with the ``ignore`` annotations removed
@@ -39,10 +39,11 @@ from typing import Tuple
 
 import numpy as np
 
-from .common import (PathLike, SIZE_RANGES, cleanup_rows, clip_xywh,
-                     dump_json_atomic, format_table, ignored_region_ann,
-                     instance_rows, maybe_tqdm, name_list_rows,
-                     size_bucket_counts, size_or_skip)
+from .common import (PathLike, SIZE_RANGES, add_skipped, cleanup_rows,
+                     clip_xywh, dump_json_atomic, format_skipped,
+                     format_table, ignored_region_ann, instance_rows,
+                     maybe_tqdm, name_list_rows, size_bucket_counts,
+                     size_or_skip)
 
 __all__ = [
     'SODAD_CLASSES', 'SODAD_CATEGORIES', 'SODAD_IGNORE_NAME',
@@ -120,14 +121,16 @@ def build_sodad_coco(ann_file: PathLike,
         clipped=0,
         dropped_zero_area=0,
         malformed=0,
+        skipped=[],
         size_mismatch=[],
         unreadable=[],
     )
 
     def fail(where: str, reason: str) -> None:
+        message = f'{ann_file}: {where}: {reason}'
         if strict:
-            raise ValueError(f'{ann_file}: {where}: {reason}')
-        summary['malformed'] += 1
+            raise ValueError(message)
+        add_skipped(summary, [message])
 
     # categories: raw id -> our id (1..9) or 0 for `ignore`
     cat_map = {}
@@ -252,8 +255,9 @@ def convert_sodad_split(ann_file: PathLike, img_dir: PathLike,
         ``images_with_objects``, ``instances``, ``instances_per_class``,
         ``instances_per_size`` (:data:`SIZE_RANGES`), ``ignored_regions``,
         ``clipped``, ``dropped_zero_area``, ``malformed`` (entries skipped,
-        ``strict=False``), ``size_mismatch`` and ``unreadable`` (file
-        names).
+        ``strict=False``), ``skipped`` (the first
+        :data:`~.common.MAX_SKIPPED` of them, ``"<file>: <entry>:
+        <reason>"``), ``size_mismatch`` and ``unreadable`` (file names).
     """
     coco, summary = build_sodad_coco(ann_file, img_dir, **kwargs)
     dump_json_atomic(coco, out_json)
@@ -271,4 +275,5 @@ def format_sodad_summary(summary: dict) -> str:
         ('unreadable', 'unreadable images'),
     ])
     return format_table(f"SODA-D {summary['ann_file']}", rows,
-                        summary.get('out_json'))
+                        summary.get('out_json')) + format_skipped(
+                            summary, 'entries')

@@ -36,9 +36,10 @@ from typing import List, Tuple
 
 import numpy as np
 
-from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, cleanup_rows,
-                     clip_xywh, dump_json_atomic, format_table, instance_rows,
-                     list_files, maybe_tqdm, name_list_rows, numbered_lines,
+from .common import (IMG_EXTENSIONS, PathLike, SIZE_RANGES, add_skipped,
+                     cleanup_rows, clip_xywh, dump_json_atomic,
+                     format_skipped, format_table, instance_rows, list_files,
+                     maybe_tqdm, name_list_rows, numbered_lines,
                      size_bucket_counts, size_or_skip)
 
 __all__ = [
@@ -79,18 +80,20 @@ def _describe_bad_line(line: str) -> str:
 
 
 def parse_visdrone_txt(path: PathLike,
-                       strict: bool = True) -> Tuple[np.ndarray, int]:
+                       strict: bool = True) -> Tuple[np.ndarray, List[str]]:
     """Parse one VisDrone-DET annotation file.
 
     Args:
         path: the ``.txt`` file. LF and CRLF line endings, a UTF-8 BOM,
             trailing commas and empty lines are accepted.
-        strict: raise on a malformed line; otherwise skip and count it.
+        strict: raise on a malformed line; otherwise skip it.
 
     Returns:
-        tuple: ``(rows, num_malformed)`` where ``rows`` is an int64 array of
+        tuple: ``(rows, skipped)`` where ``rows`` is an int64 array of
         shape (N, 8) with columns ``left, top, width, height, score,
-        category, truncation, occlusion`` in file order.
+        category, truncation, occlusion`` in file order, and ``skipped``
+        the message of each line skipped (``strict=False``), worded as the
+        strict error.
 
     Raises:
         ValueError: (``strict=True``) on a line that is not 8 integers, has a
@@ -98,7 +101,7 @@ def parse_visdrone_txt(path: PathLike,
             reads ``"<path>:<line>: <reason>: '<text>'"``.
     """
     rows: List[Tuple[int, ...]] = []
-    malformed = 0
+    skipped: List[str] = []
     for lineno, line in numbered_lines(path):
         match = _LINE_RE.fullmatch(line)
         if match is None:
@@ -113,10 +116,11 @@ def parse_visdrone_txt(path: PathLike,
             else:
                 rows.append(row)
                 continue
+        message = f'{path}:{lineno}: {reason}: {line.strip()!r}'
         if strict:
-            raise ValueError(f'{path}:{lineno}: {reason}: {line.strip()!r}')
-        malformed += 1
-    return np.array(rows, dtype=np.int64).reshape(-1, NUM_FIELDS), malformed
+            raise ValueError(message)
+        skipped.append(message)
+    return np.array(rows, dtype=np.int64).reshape(-1, NUM_FIELDS), skipped
 
 
 def build_visdrone_coco(split_dir: PathLike,
@@ -167,6 +171,7 @@ def build_visdrone_coco(split_dir: PathLike,
         clipped=0,
         dropped_zero_area=0,
         malformed=0,
+        skipped=[],
         unreadable=[],
         orphan_annotations=sorted(txts.keys() - images.keys()),
     )
@@ -192,8 +197,8 @@ def build_visdrone_coco(split_dir: PathLike,
                 height=height))
         if stem not in txts:  # no .txt: an image without objects
             continue
-        rows, num_malformed = parse_visdrone_txt(txts[stem], strict=strict)
-        summary['malformed'] += num_malformed
+        rows, skipped = parse_visdrone_txt(txts[stem], strict=strict)
+        add_skipped(summary, skipped)
 
         xywh, keep, clipped = clip_xywh(rows[:, :4], width, height, min_size)
         summary['dropped_zero_area'] += int((~keep).sum())
@@ -268,7 +273,9 @@ def convert_visdrone_split(split_dir: PathLike,
         - ``clipped``: kept boxes that were clipped to the image;
           ``dropped_zero_area``: boxes dropped for an empty (``<= min_size``)
           clipped width or height; ``malformed``: lines skipped
-          (``strict=False`` only).
+          (``strict=False`` only), ``skipped``: the first
+          :data:`~.common.MAX_SKIPPED` of them as ``"<file>:<line>:
+          <reason>: '<text>'"``.
         - ``unreadable``: image file names skipped because their header could
           not be read; ``orphan_annotations``: stems of ``.txt`` files
           without an image. Both are also reported with ``warnings.warn``.
@@ -293,4 +300,4 @@ def format_summary(summary: dict) -> str:
     ])
 
     return format_table(f"VisDrone-DET {summary['split_dir']}", rows,
-                        summary.get('out_json'))
+                        summary.get('out_json')) + format_skipped(summary)

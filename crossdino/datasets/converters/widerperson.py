@@ -51,9 +51,10 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .common import (PathLike, SIZE_RANGES, cleanup_rows, clip_xywh,
-                     dump_json_atomic, format_table, ignored_region_ann,
-                     instance_rows, maybe_tqdm, name_list_rows, numbered_lines,
+from .common import (PathLike, SIZE_RANGES, add_skipped, cleanup_rows,
+                     clip_xywh, dump_json_atomic, format_skipped,
+                     format_table, ignored_region_ann, instance_rows,
+                     maybe_tqdm, name_list_rows, numbered_lines,
                      size_bucket_counts, size_or_skip)
 
 __all__ = [
@@ -120,9 +121,11 @@ def parse_widerperson_txt(path: PathLike,
     Returns:
         tuple: ``(rows, stats)``; ``rows`` is a float64 array of shape (N, 5)
         with columns ``label, x1, y1, x2, y2`` in file order, ``stats`` a dict
-        with ``malformed`` (box lines skipped, ``strict=False`` only) and
-        ``count_mismatch`` (1 when the count line disagrees with the number
-        of box lines, ``strict=False`` only; the box lines found are kept).
+        with ``skipped`` (``strict=False`` only: the message of each
+        malformed line, worded as the strict error; a missing count line is
+        listed too, though its box is kept) and ``count_mismatch`` (1 when
+        the count line disagrees with the number of box lines,
+        ``strict=False`` only; the box lines found are kept).
 
     Raises:
         ValueError: (``strict=True``) on a missing or non-integer count line,
@@ -132,27 +135,27 @@ def parse_widerperson_txt(path: PathLike,
             ``"<path>:<line>: <reason>: '<text>'"``.
     """
     numbered = numbered_lines(path)
-    stats = dict(malformed=0, count_mismatch=0)
+    stats = dict(skipped=[], count_mismatch=0)
 
-    def fail(lineno: int, reason: str, text: str) -> None:
+    def fail(lineno: int, reason: str, text: str, skip: bool = True) -> None:
+        message = f'{path}:{lineno}: {reason}: {text.strip()!r}'
         if strict:
-            raise ValueError(f'{path}:{lineno}: {reason}: {text.strip()!r}')
+            raise ValueError(message)
+        if skip:
+            stats['skipped'].append(message)
 
     if not numbered:
         fail(1, 'empty file, expected the number of boxes on the first line',
              '')
-        stats['malformed'] += 1
         return np.zeros((0, 5)), stats
     count_lineno, count_line = numbered[0]
     count_match = _COUNT_RE.fullmatch(count_line)
     if count_match is None:
-        fail(count_lineno, 'first line must be the number of boxes N',
-             count_line)
         # non-strict: the line is then read as a box line; a line that is
-        # not a box either is counted by the box loop, so count it here
-        # only when it is a box (a missing count line)
-        if _BOX_RE.fullmatch(count_line) is not None:
-            stats['malformed'] += 1
+        # not a box either is listed by the box loop, so list it here only
+        # when it is a box (a missing count line)
+        fail(count_lineno, 'first line must be the number of boxes N',
+             count_line, skip=_BOX_RE.fullmatch(count_line) is not None)
         box_lines, expected = numbered, None
     else:
         box_lines, expected = numbered[1:], int(count_match.group(1))
@@ -174,10 +177,9 @@ def parse_widerperson_txt(path: PathLike,
                 rows.append((label, x1, y1, x2, y2))
                 continue
         fail(lineno, reason, line)
-        stats['malformed'] += 1
     if expected is not None and expected != len(box_lines):
         fail(count_lineno, f'count line says {expected} boxes but '
-             f'{len(box_lines)} box lines follow', count_line)
+             f'{len(box_lines)} box lines follow', count_line, skip=False)
         stats['count_mismatch'] += 1
         warnings.warn(f'{path}:{count_lineno}: count line says {expected} '
                       f'boxes but {len(box_lines)} box lines follow; kept '
@@ -260,6 +262,7 @@ def build_widerperson_coco(root: PathLike,
         clipped=0,
         dropped_zero_area=0,
         malformed=0,
+        skipped=[],
         count_mismatch=0,
         missing_images=[],
         missing_annotations=[],
@@ -296,7 +299,7 @@ def build_widerperson_coco(root: PathLike,
                               'annotations')
             continue
         rows, stats = parse_widerperson_txt(txt, strict=strict)
-        summary['malformed'] += stats['malformed']
+        add_skipped(summary, stats['skipped'])
         summary['count_mismatch'] += stats['count_mismatch']
 
         xyxy = rows[:, 1:]
@@ -366,7 +369,9 @@ def convert_widerperson_split(root: PathLike, split: str, out_json: PathLike,
           WiderPerson label name.
         - ``clipped`` (kept boxes clipped to the image),
           ``dropped_zero_area`` (empty after clipping), ``malformed`` (lines
-          skipped), ``count_mismatch`` (files whose count line is wrong).
+          skipped), ``skipped`` (the first :data:`~.common.MAX_SKIPPED` of
+          them, ``"<file>:<line>: <reason>: '<text>'"``),
+          ``count_mismatch`` (files whose count line is wrong).
         - ``missing_images``, ``missing_annotations``, ``unreadable``: file
           names, also reported with ``warnings.warn``.
     """
@@ -395,4 +400,4 @@ def format_widerperson_summary(summary: dict) -> str:
     ])
     return format_table(
         f"WiderPerson {summary['split']} ({summary['root']})", rows,
-        summary.get('out_json'))
+        summary.get('out_json')) + format_skipped(summary)

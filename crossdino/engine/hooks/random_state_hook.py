@@ -40,25 +40,40 @@ class RandomStateHook(Hook):
     """Save every rank's RNG states in checkpoints and restore them on resume.
 
     The states are captured when the checkpoint is written (end of a training
-    epoch, or of an iteration for iteration-based loops) and stored under
-    ``checkpoint['rng_states']``, one entry per rank. Validation runs between
-    a save and the next training step, so the hook also shelters the training
-    streams from it: the generators are put back after each validation, and
-    training draws the same numbers whether or how often it validates.
+    epoch, or of an iteration for iteration-based checkpoints, or when
+    :class:`~crossdino.engine.loops.ResumableEpochBasedTrainLoop` saves on
+    SIGINT/SIGTERM) and stored under ``checkpoint['rng_states']``, one entry
+    per rank. Validation runs between a save and the next training step, so
+    the hook also shelters the training streams from it: the generators are
+    put back after each validation, and training draws the same numbers
+    whether or how often it validates.
 
-    Exactness holds for epoch-based loops with ``num_workers=0`` or
-    non-persistent workers (mmengine re-seeds workers every epoch). An
-    iteration-based resume replays the skipped batches through the pipeline,
-    which consumes random numbers again.
+    On resume the states are applied in ``before_train``, not when the
+    checkpoint is loaded: ``Runner.resume`` re-seeds the generators after
+    loading when the config's seed differs from the checkpoint's (always so
+    with ``randomness.seed=None``), which would overwrite them.
+
+    These are the main process's streams: the model's (DINO's denoising
+    noise, dropout, drop-path). The data pipeline's randomness is made
+    resumable by :class:`~crossdino.engine.data.SampleSeededDataset`, which
+    the resumable loop puts around the training set; with mmengine's
+    ``EpochBasedTrainLoop`` exactness holds only for resumes at epoch ends with
+    ``num_workers=0`` or non-persistent workers.
     """
 
     priority = 'NORMAL'  # before CheckpointHook (VERY_LOW) saves
 
     def __init__(self) -> None:
         self._states: Optional[List[dict]] = None
+        self._resumed: Optional[dict] = None
         self._before_val: Optional[dict] = None
 
-    def _capture(self) -> None:
+    def capture(self) -> None:
+        """Gather every rank's current states for the next checkpoint.
+
+        A collective call: every rank must make it (only rank 0 writes
+        checkpoints, and it needs all ranks' states).
+        """
         state = get_rng_state()
         self._states = (all_gather_object(state)
                         if get_world_size() > 1 else [state])
@@ -78,11 +93,11 @@ class RandomStateHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if self._checkpoint_due(runner, batch_idx):
-            self._capture()
+            self.capture()
 
     def after_train_epoch(self, runner) -> None:
         if self._checkpoint_due(runner, None):
-            self._capture()
+            self.capture()
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         # Saves that the hook did not foresee (e.g. save_last) still get the
@@ -101,7 +116,12 @@ class RandomStateHook(Hook):
                 f'but {get_world_size()} are running; random streams are not '
                 'restored and the resumed run will not repeat the original.')
             return
-        set_rng_state(states[get_rank()])
+        self._resumed = states[get_rank()]
+
+    def before_train(self, runner) -> None:
+        if self._resumed is not None:
+            set_rng_state(self._resumed)
+            self._resumed = None
 
     def before_val(self, runner) -> None:
         self._before_val = get_rng_state()

@@ -10,7 +10,10 @@ run:
   AI-TOD ranges used by Cross-DINO's tables (very tiny ``[0, 8²]``, tiny
   ``[8², 16²]``, small ``[16², 32²]``, medium ``[32², 1e5²]``) are put
   into the *same* ``params.areaRng``, so one ``evaluate()/accumulate()`` run
-  yields every number.
+  yields every number. AI-TOD's small and medium are keyed ``s_aitod`` and
+  ``m_aitod``: COCO's ``mAP_s`` (area < 32²) and ``mAP_m`` (32²-96²) keep
+  their mmdet names, and a one-letter difference (``mAP_s`` / ``AP_s``)
+  between two different ranges was too easy to misread.
 * **Ignored regions** (VisDrone toolkit rule). Annotations whose category is
   not one of the dataset categories (the converter writes them as
   ``category_id=0, iscrowd=1, ignore=1``) are ignored regions. A detection
@@ -47,12 +50,14 @@ COCO_AREA_RANGES: Dict[str, Tuple[float, float]] = {
 #: AI-TOD / Cross-DINO tiny-object ranges ``name -> (lo, hi)`` in px². The
 #: names give the result keys ``AP_<name>`` and ``AR_<name>``. 'vt' starts
 #: at 0 as in the AI-TOD evaluator (aitodpycocotools ``Params``), whose
-#: numbers the papers report; their prose says "2 to 8 pixels".
+#: numbers the papers report; their prose says "2 to 8 pixels". The papers'
+#: APs / APm are ``s_aitod`` / ``m_aitod``, so that they cannot be taken for
+#: COCO's ``mAP_s`` / ``mAP_m`` (other ranges).
 TINY_AREA_RANGES: Dict[str, Tuple[float, float]] = {
     'vt': (0.0, 8.0**2),
     't': (8.0**2, 16.0**2),
-    's': (16.0**2, 32.0**2),
-    'm': (32.0**2, _MAX_AREA),
+    's_aitod': (16.0**2, 32.0**2),
+    'm_aitod': (32.0**2, _MAX_AREA),
 }
 
 
@@ -314,8 +319,8 @@ def evaluate_tiny_coco(
     Returns:
         dict[str, float]: With ``M = max(max_dets)``: ``mAP``, ``mAP_50``,
         ``mAP_75``, ``mAP_s``, ``mAP_m``, ``mAP_l`` (COCO ranges),
-        ``AP_<name>`` per tiny range (``AP_vt``, ``AP_t``, ``AP_s``,
-        ``AP_m``), ``AR@<m>`` for each ``m`` in ``max_dets``,
+        ``AP_<name>`` per tiny range (``AP_vt``, ``AP_t``, ``AP_s_aitod``,
+        ``AP_m_aitod``), ``AR@<m>`` for each ``m`` in ``max_dets``,
         ``AR_s@M``, ``AR_m@M``, ``AR_l@M`` (COCO ranges), ``AR_<name>`` per
         tiny range and, if ``classwise``, ``<category name>_AP`` and
         ``<category name>_AP_50`` (all areas). A value is -1 when its range
@@ -337,7 +342,7 @@ def evaluate_tiny_coco(
     coco_eval = COCOeval(coco_gt, coco_dt, 'bbox')
     params = coco_eval.params
     # COCO ranges keep pycocotools' labels; tiny ones are namespaced since
-    # their names ('s', 'm', or user-given) may clash.
+    # user-given names (e.g. 'small') may clash.
     params.areaRng = [list(r) for r in COCO_AREA_RANGES.values()
                       ] + [[float(lo), float(hi)]
                            for lo, hi in area_ranges.values()]

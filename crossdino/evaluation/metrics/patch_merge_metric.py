@@ -21,7 +21,10 @@ the default here).
         nms_iou_thr=0.5)
 
 Result keys are the inner metric's under its prefix (``coco/bbox_mAP``), so
-``save_best`` and logs read the same as for full-image evaluation.
+``save_best`` and logs read the same as for full-image evaluation. Only the
+full images whose patches were run are evaluated (a subset of the patch set
+scores as if the full-image JSON held only those images, see
+:mod:`.subset`).
 """
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -217,4 +220,8 @@ class PatchMergeMetric(BaseMetric):
             w, h = self._sizes.get(pred['img_id'], (0, 0))
             gt = dict(img_id=pred['img_id'], width=w, height=h)
             inner.append((gt, pred))
+        # crossdino's metrics evaluate the images of `inner` only; mmdet's
+        # CocoMetric evaluates `img_ids` (all of its ann_file when None).
+        if hasattr(self.metric, 'img_ids'):
+            self.metric.img_ids = [pred['img_id'] for _, pred in inner]
         return self.metric.compute_metrics(inner)

@@ -2,10 +2,13 @@
 """COCO metric with tiny-object (AI-TOD) ranges and VisDrone ignored regions.
 
 A thin :class:`mmdet.evaluation.CocoMetric` subclass: ``process()``, the
-annotation loading, ``cat_ids``/``img_ids`` handling and the
+annotation loading, ``cat_ids`` handling and the
 ``outfile_prefix``/``format_only`` behaviour are inherited, and
 ``compute_metrics()`` delegates the numbers to
-:func:`crossdino.evaluation.functional.evaluate_tiny_coco`.
+:func:`crossdino.evaluation.functional.evaluate_tiny_coco`. Unlike
+CocoMetric, only the images present in the results are evaluated
+(:mod:`crossdino.evaluation.metrics.subset`), so a subset of the set scores
+as if the annotation file held only those images.
 
 Example config::
 
@@ -30,6 +33,7 @@ from terminaltables import AsciiTable
 
 from ..functional import (COCO_AREA_RANGES, TINY_AREA_RANGES,
                           evaluate_tiny_coco)
+from .subset import evaluated_img_ids
 
 
 def _size_range(lo: float, hi: float) -> str:
@@ -46,7 +50,8 @@ class TinyObjectCocoMetric(CocoMetric):
 
     Reports COCO's ``mAP``/``mAP_50``/``mAP_75``/``mAP_s``/``mAP_m``/
     ``mAP_l`` together with the AI-TOD / Cross-DINO tiny-object APs
-    (``AP_vt``, ``AP_t``, ``AP_s``, ``AP_m``) and recalls, all from one
+    (``AP_vt``, ``AP_t``, ``AP_s_aitod``, ``AP_m_aitod``: < 8, 8-16, 16-32,
+    > 32 px; ``mAP_s`` is COCO's < 32 px) and recalls, all from one
     COCOeval run with up to ``max(max_dets)`` detections per image. VisDrone
     ignored regions in ``ann_file`` are honoured (see
     :func:`~crossdino.evaluation.functional.filter_ignored`). Keys carry the
@@ -143,8 +148,14 @@ class TinyObjectCocoMetric(CocoMetric):
             self.cat_ids = (
                 self._coco_api.get_cat_ids(cat_names=classes)
                 if classes is not None else self._coco_api.get_cat_ids())
-        if self.img_ids is None:
-            self.img_ids = self._coco_api.get_img_ids()
+        # Evaluate the images that were run, not every image of ann_file:
+        # a subset (`test_dataloader.dataset.indices`, a patch-merged subset)
+        # would otherwise count all other images' objects as misses.
+        # mmdet's CocoMetric caches `self.img_ids` from the annotation file;
+        # it is computed per call here. Under DDP `results` are gathered
+        # from all ranks before this method runs.
+        img_ids = evaluated_img_ids((pred['img_id'] for pred in preds),
+                                    self._coco_api.get_img_ids())
 
         try:
             result_files = self.results2json(preds, outfile_prefix)
@@ -162,7 +173,7 @@ class TinyObjectCocoMetric(CocoMetric):
                 ignore_overlap_thr=self.ignore_overlap_thr,
                 classwise=self.classwise,
                 cat_ids=self.cat_ids,
-                img_ids=self.img_ids,
+                img_ids=img_ids,
                 range_iou_aps=self.range_iou_aps)
         finally:
             if tmp_dir is not None:
@@ -178,7 +189,8 @@ class TinyObjectCocoMetric(CocoMetric):
 
     def copypaste_keys(self) -> List[str]:
         """Keys of the copypaste line, in the papers' table order: AP,
-        AP50, AP75, then the tiny ranges (Cross-DINO: APvt, APt, APs, APm)."""
+        AP50, AP75, then the tiny ranges (Cross-DINO's APvt, APt, APs, APm
+        are ``AP_vt``, ``AP_t``, ``AP_s_aitod``, ``AP_m_aitod``)."""
         return ['mAP', 'mAP_50', 'mAP_75'] + [
             f'AP_{name}' for name in self.area_ranges
         ]

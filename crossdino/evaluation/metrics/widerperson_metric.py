@@ -29,8 +29,10 @@ Values are fractions in [0, 1] (the paper prints percent). With
 ``class_agnostic=True`` (default) all categories are one 'person' class and
 labels are ignored; otherwise each category is evaluated on its own boxes
 and the means over categories are reported (plus ``<name>_AP`` etc.).
-All images of ``ann_file`` are evaluated (an image without predictions
-contributes its misses and no false positives), as CocoMetric does.
+The images present in the results are evaluated (an image run without
+predictions contributes its misses and no false positives), not every image
+of ``ann_file``: a subset (``test_dataloader.dataset.indices``) scores as if
+the file held only those images (:mod:`.subset`).
 
 Example config::
 
@@ -50,6 +52,7 @@ from mmengine.logging import MMLogger, print_log
 from terminaltables import AsciiTable
 
 from ..functional.miss_rate import evaluate_pedestrian
+from .subset import evaluated_img_ids
 
 _Boxes = Tuple[np.ndarray, np.ndarray]
 
@@ -178,13 +181,12 @@ class WiderPersonMetric(BaseMetric):
             for img_id in boxes
         }
 
-    def _evaluate(self, preds: Dict[int, list],
-                  cat_id: Optional[int]) -> Dict[str, float]:
-        """Evaluate one class (or all, ``cat_id=None``) over all images."""
+    def _evaluate(self, preds: Dict[int, list], cat_id: Optional[int],
+                  img_ids: Sequence[int]) -> Dict[str, float]:
+        """Evaluate one class (or all, ``cat_id=None``) over ``img_ids``."""
         gt = self._gt_per_image(cat_id)
         empty_gt = (np.zeros((0, 4)), np.zeros(0, dtype=bool))
         empty_det = (np.zeros((0, 4)), np.zeros(0))
-        img_ids = [img['id'] for img in self.gt['images']]
         return evaluate_pedestrian(
             [preds.get(i, empty_det) for i in img_ids],
             [gt.get(i, empty_gt) for i in img_ids],
@@ -206,11 +208,9 @@ class WiderPersonMetric(BaseMetric):
             ValueError: If a prediction's ``img_id`` is not in ``ann_file``.
         """
         logger: MMLogger = MMLogger.get_current_instance()
-        known = {img['id'] for img in self.gt['images']}
-        unknown = {r['img_id'] for r in results} - known
-        if unknown:
-            raise ValueError(f'{len(unknown)} predicted img_id(s) not in the '
-                             f'annotation file, e.g. {sorted(unknown)[:10]}.')
+        # Only the images that were run (gathered from all ranks).
+        img_ids = evaluated_img_ids((r['img_id'] for r in results),
+                                    (img['id'] for img in self.gt['images']))
         lo, hi = self.height_range
         # Labels only matter per class (names may differ when merged).
         label_cat_ids = [] if self.class_agnostic else self._label_cat_ids()
@@ -235,14 +235,14 @@ class WiderPersonMetric(BaseMetric):
         rows = [['class', 'gts', 'dets', 'AP', 'Recall', 'mMR']]
         out: Dict[str, float] = OrderedDict()
         if self.class_agnostic:
-            stats = self._evaluate(per_cat[None], None)
+            stats = self._evaluate(per_cat[None], None, img_ids)
             rows.append(['person (all)'] + self._row(stats))
             out.update(AP=stats['AP'], Recall=stats['Recall'],
                        mMR=stats['mMR'])
         else:
             per_class = OrderedDict()
             for cid in label_cat_ids:
-                stats = self._evaluate(per_cat.get(cid, {}), cid)
+                stats = self._evaluate(per_cat.get(cid, {}), cid, img_ids)
                 per_class[self.categories[cid]] = stats
                 rows.append([self.categories[cid]] + self._row(stats))
             for key in ('AP', 'Recall', 'mMR'):

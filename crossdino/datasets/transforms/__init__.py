@@ -1,0 +1,4 @@
+"""Pipeline transforms registered in mmdet's ``TRANSFORMS``."""
+from .loading import LoadImageFromFile
+
+__all__ = ['LoadImageFromFile']
