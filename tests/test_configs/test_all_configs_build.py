@@ -46,6 +46,11 @@ def test_config_loads_and_builds(path):
         model = MODELS.build(model_cfg)
         _BUILT[key] = sum(p.numel() for p in model.parameters())
     assert _BUILT[key] > 0
+    if 'train_dataloader' in cfg:
+        # Interrupted runs save and resume exactly only with crossdino's loop
+        # and the RNG checkpointing hook (crossdino/engine).
+        assert cfg.train_cfg.type == 'ResumableEpochBasedTrainLoop', path
+        assert 'RandomStateHook' in [h['type'] for h in cfg.custom_hooks], path
 
 
 def test_paper_configs_present():
