@@ -59,7 +59,7 @@ fi
 # mmcv 2.1.0 ships as source only; build its C++ ops against the installed torch.
 # pip caches the built wheel, so later venvs on the same machine take seconds.
 if ! "$VENV/bin/python" -c "import mmcv, sys; from mmcv.ops import nms; sys.exit(mmcv.__version__ != '2.1.0')" >/dev/null 2>&1; then
-    log "building mmcv 2.1.0 with ops (first time ~15-30 min on 2 cores; cached afterwards)"
+    log "building mmcv 2.1.0 with ops (6-15 min on 2 cores; pip caches the wheel)"
     # The pin must be in place before pip runs mmcv's setup.py (metadata
     # preparation imports pkg_resources), so it is its own step.
     "${PIP[@]}" install -q "setuptools<82"
