@@ -33,8 +33,9 @@ def build_detector_offline(cfg: Config,
                            device: str = 'cpu') -> nn.Module:
     """Build ``cfg.model`` in eval mode with random or checkpoint weights.
 
-    Pretrained ``init_cfg`` entries are dropped so nothing is fetched; with no
-    checkpoint the model is initialised (some parameters, e.g. DINO's
+    Pretrained ``init_cfg`` entries are dropped so nothing is fetched; a
+    checkpoint must match the model exactly; with no checkpoint the model is
+    initialised (some parameters, e.g. DINO's
     ``level_embed``, are allocated uninitialised until ``init_weights``).
     """
     from mmdet.registry import MODELS
@@ -48,7 +49,9 @@ def build_detector_offline(cfg: Config,
     if checkpoint is None:
         init_weights_quietly(model)
     else:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        # strict: a checkpoint of another model is an error, not a warning
+        # (as in tools/test.py without --partial-load).
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     return model.to(device).eval()
 
 

@@ -260,6 +260,13 @@ def test_benchmark_random_init_and_checkpoint(benchmark, get_flops, tmp_path,
     assert res['images'] == 4
     assert ckpt in capsys.readouterr().out
 
+    # A checkpoint of another model is refused, not half-loaded.
+    state = model.state_dict()
+    state.pop(next(k for k in state if k.startswith('bbox_head.')))
+    torch.save({'state_dict': state}, ckpt)
+    with pytest.raises(RuntimeError, match='missing keys'):
+        benchmark.main([args[0], ckpt] + args[1:])
+
     # Rejected while parsing (tests/test_tools/test_tool_startup.py checks
     # that this happens before torch is imported).
     with pytest.raises(SystemExit):

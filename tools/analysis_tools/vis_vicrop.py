@@ -84,7 +84,7 @@ def build_tta(cfg, checkpoint, overrides, device):
     if checkpoint is None:
         init_weights_quietly(tta.module)
     else:
-        load_checkpoint(tta.module, checkpoint, map_location='cpu')
+        load_checkpoint(tta.module, checkpoint, map_location='cpu', strict=True)
     return tta.to(device).eval()
 
 
