@@ -49,12 +49,26 @@ RUNNER_CONFIG_KEYS = frozenset({
 #: ``EpochBasedTrainLoop`` / ``ValLoop`` / ``TestLoop``), ``randomness``
 #: (``Runner.set_randomness``), ``env_cfg`` and its ``mp_cfg`` / ``dist_cfg``
 #: (``Runner.setup_env``, ``init_dist``), ``auto_scale_lr``, ``compile``
-#: (``torch.compile``) and ``vicrop`` (``ViCropTTAModel``).
+#: (``torch.compile``), ``vicrop`` (``ViCropTTAModel``) and
+#: ``model_wrapper_cfg``.
 KWARGS_DICTS = frozenset({
     'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
     'val_cfg', 'test_cfg', 'randomness', 'env_cfg', 'env_cfg.mp_cfg',
-    'env_cfg.dist_cfg', 'auto_scale_lr', 'compile', 'vicrop'
+    'env_cfg.dist_cfg', 'auto_scale_lr', 'compile', 'vicrop',
+    'model_wrapper_cfg'
 })
+
+#: Names of dicts, at any depth, whose keys are open by design, so a new key
+#: inside them is legitimate and they may themselves be new inside a dict
+#: that takes new keys: ``default_hooks`` (``Runner.register_default_hooks``
+#: takes any hook name), a dataset's ``filter_cfg`` and ``metainfo``, an
+#: optimizer wrapper's ``paramwise_cfg`` and its ``custom_keys`` (one dict per
+#: parameter-name pattern: ``custom_keys.neck.lr_mult=0.1``). A typo in
+#: another name (``model.backbon.depth``) is still an error, and so is a new
+#: key in a model's ``test_cfg`` (``max_per_imgs``): DETR heads read
+#: ``max_per_img`` only, so anything else would be silently ignored.
+OPEN_DICT_NAMES = frozenset(
+    {'default_hooks', 'filter_cfg', 'metainfo', 'paramwise_cfg', 'custom_keys'})
 
 
 class CfgOptionsError(KeyError):
@@ -91,8 +105,11 @@ def _closest(name: str, candidates, listed=None) -> str:
 
 
 def _takes_new_keys(node: Mapping, path: List[str]) -> bool:
-    """Whether a new leaf key is a plausible keyword argument of ``node``."""
-    return 'type' in node or '.'.join(path) in KWARGS_DICTS
+    """Whether a new leaf key is a plausible keyword argument of ``node``
+    (the dict at ``path``)."""
+    return ('type' in node or '.'.join(path) in KWARGS_DICTS
+            or (bool(path) and path[-1] in OPEN_DICT_NAMES)
+            or (len(path) > 1 and path[-2] == 'custom_keys'))
 
 
 def _check_key(root: Mapping, key: str) -> Optional[Tuple[str, bool]]:
@@ -102,8 +119,10 @@ def _check_key(root: Mapping, key: str) -> Optional[Tuple[str, bool]]:
     absent (so ``+key`` would add it) rather than impossible to merge.
 
     Rules: every intermediate key must exist (a list is indexed by position,
-    within its length); the last key may be new only inside a dict with a
-    ``type`` or in :data:`KWARGS_DICTS`; at the top level, the keys of
+    within its length), except a dict of :data:`OPEN_DICT_NAMES` (or a
+    ``custom_keys`` entry) inside a dict that takes new keys; the last key
+    may be new only inside a dict with a ``type``, in :data:`KWARGS_DICTS`
+    or in an open dict; at the top level, the keys of
     :data:`RUNNER_CONFIG_KEYS` may be new (and count as empty dicts when a
     longer key goes through them).
     """
@@ -132,6 +151,9 @@ def _check_key(root: Mapping, key: str) -> Optional[Tuple[str, bool]]:
             node = {}  # a Runner argument the config leaves at its default
         elif last and i > 0 and _takes_new_keys(node, path):
             return None  # a new keyword argument
+        elif i > 0 and _takes_new_keys(node, path) and (
+                part in OPEN_DICT_NAMES or path[-1] == 'custom_keys'):
+            node = {}  # a new open dict (metainfo, custom_keys.<name>, ...)
         else:
             if i == 0:
                 return (f"no top-level key '{part}'" + _closest(

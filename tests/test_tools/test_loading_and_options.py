@@ -122,6 +122,27 @@ def test_cfg_options_legitimate_new_keys():
     assert cfg.my_notes.run == 'a' and '+my_notes' not in cfg
 
 
+def test_cfg_options_open_dicts():
+    """Dicts whose keys are open by design take new keys, and may be new
+    themselves inside a dict that takes new keys; a typo elsewhere at the
+    same depth is still refused."""
+    cfg = load_tool_config(TINY_CFG, {
+        'default_hooks.early_stop': dict(type='EarlyStoppingHook'),
+        'train_dataloader.dataset.filter_cfg.min_size': 32,
+        'train_dataloader.dataset.metainfo.classes': ['a'],
+        'optim_wrapper.paramwise_cfg.norm_decay_mult': 0.,
+        'optim_wrapper.paramwise_cfg.custom_keys.neck.lr_mult': 0.1,
+    })
+    assert cfg.default_hooks.early_stop.type == 'EarlyStoppingHook'
+    assert cfg.train_dataloader.dataset.filter_cfg.min_size == 32
+    assert cfg.train_dataloader.dataset.metainfo.classes == ['a']
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys.neck.lr_mult == 0.1
+    for typo, closest in (('model.backbon.depth', 'backbone'),
+                          ('optim_wrapper.optimiser.lr', 'optimizer')):
+        with pytest.raises(CfgOptionsError, match=closest):
+            load_tool_config(TINY_CFG, {typo: 1})
+
+
 def test_cfg_options_dict_values_are_checked_key_by_key():
     with pytest.raises(CfgOptionsError, match="did you mean 'max_per_img'"):
         load_tool_config(TINY_CFG, {'model.test_cfg': dict(max_per_imgs=5)})

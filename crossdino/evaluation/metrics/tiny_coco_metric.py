@@ -154,15 +154,14 @@ class TinyObjectCocoMetric(CocoMetric):
         # mmdet's CocoMetric caches `self.img_ids` from the annotation file;
         # it is computed per call here. Under DDP `results` are gathered
         # from all ranks before this method runs.
-        img_ids = evaluated_img_ids((pred['img_id'] for pred in preds),
-                                    self._coco_api.get_img_ids())
-
         try:
             result_files = self.results2json(preds, outfile_prefix)
             if self.format_only:
                 logger.info('results are saved in '
                             f'{osp.dirname(outfile_prefix)}')
                 return OrderedDict()
+            img_ids = evaluated_img_ids((pred['img_id'] for pred in preds),
+                                        self._coco_api.get_img_ids())
             logger.info('Evaluating bbox (tiny objects)...')
             stats = evaluate_tiny_coco(
                 self._coco_api,
