@@ -65,9 +65,15 @@ def boost_size_weight(cs_hat: Tensor, beta: float, gamma: float) -> Tensor:
 def box_size(bboxes: Tensor) -> Tensor:
     """``sqrt(w * h)`` of normalised (cx, cy, w, h) boxes, shape (..., 4) ->
     (...). With boxes normalised by the image size this is the size factor
-    ``sqrt(h/H * w/W)`` of Eq. 4."""
+    ``sqrt(h/H * w/W)`` of Eq. 4.
+
+    The area is clamped to ``_EPS**2`` before the root: the root's gradient
+    is infinite at 0, so a zero-area predicted box (``detach_pred_box=
+    False``) would otherwise turn the whole backward pass into NaN. Sizes
+    below ``_EPS`` are clamped by the weight anyway (:func:`boost_size_weight`).
+    """
     wh = bboxes[..., 2:4].clamp(min=0)
-    return (wh[..., 0] * wh[..., 1]).sqrt()
+    return (wh[..., 0] * wh[..., 1]).clamp(min=_EPS**2).sqrt()
 
 
 def boost_loss(pred: Tensor,

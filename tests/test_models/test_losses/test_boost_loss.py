@@ -30,6 +30,18 @@ def test_table_ix_cs_hat_from_boxes():
     torch.testing.assert_close(cs.round(decimals=4), printed)
 
 
+def test_box_size_gradient_is_finite_for_zero_area_boxes():
+    boxes = torch.tensor([[0.5, 0.5, 0.0, 0.0], [0.5, 0.5, 0.0, 0.2],
+                          [0.5, 0.5, 0.1, 0.4]], requires_grad=True)
+    size = box_size(boxes)
+    torch.testing.assert_close(size[2], torch.tensor(0.2))
+    size.sum().backward()
+    assert torch.isfinite(boxes.grad).all()
+    # regular box: d sqrt(wh)/dw = h / (2 sqrt(wh)) = 0.4 / 0.4,
+    # d sqrt(wh)/dh = w / (2 sqrt(wh)) = 0.1 / 0.4
+    torch.testing.assert_close(boxes.grad[2, 2:], torch.tensor([1.0, 0.25]))
+
+
 # cs_hat that reproduces each row to 4 decimals: the exact side / 1024 for
 # 8x8 and 80x80; the 2x2 row was evidently computed from the printed 0.0020
 # (the exact 2/1024 = 0.00195 gives 0.9995, 0.7195, 0.8254, 0.9427).
