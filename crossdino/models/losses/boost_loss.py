@@ -62,6 +62,12 @@ def boost_size_weight(cs_hat: Tensor, beta: float, gamma: float) -> Tensor:
     return (1 - cs_hat.pow(beta)).clamp(min=0).pow(gamma)
 
 
+def _check_pred_cs_mode(pred_cs_mode: str) -> None:
+    if pred_cs_mode not in PRED_CS_MODES:
+        raise ValueError(f'BoostLoss: pred_cs_mode must be one of '
+                         f'{PRED_CS_MODES}, got {pred_cs_mode!r}')
+
+
 def box_size(bboxes: Tensor) -> Tensor:
     """``sqrt(w * h)`` of normalised (cx, cy, w, h) boxes, shape (..., 4) ->
     (...). With boxes normalised by the image size this is the size factor
@@ -110,7 +116,7 @@ def boost_loss(pred: Tensor,
     Returns:
         Tensor: the loss, shape (N, C) for ``reduction='none'``, else scalar.
     """
-    assert pred_cs_mode in PRED_CS_MODES, pred_cs_mode
+    _check_pred_cs_mode(pred_cs_mode)
     num_classes = pred.size(-1)
     # (N, C) one-hot y; rows of negatives are all zero.
     y = F.one_hot(labels.long().clamp(0, num_classes),
@@ -168,8 +174,9 @@ class BoostLoss(nn.Module):
                  reduction: str = 'mean',
                  loss_weight: float = 1.0) -> None:
         super().__init__()
-        assert 0.0 <= beta <= 1.0, f'beta must lie in [0, 1], got {beta}'
-        assert pred_cs_mode in PRED_CS_MODES, pred_cs_mode
+        _check_pred_cs_mode(pred_cs_mode)
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f'BoostLoss: beta must lie in [0, 1], got {beta}')
         self.alpha = alpha
         self.beta = beta
         self.gamma = gamma
@@ -197,8 +204,9 @@ class BoostLoss(nn.Module):
             gt_bboxes (Tensor): matched ground-truth boxes (N, 4), normalised
                 cxcywh (anything for negatives, e.g. mmdet's zeros).
         """
-        assert pred_bboxes is not None and gt_bboxes is not None, \
-            'BoostLoss needs pred_bboxes and gt_bboxes (use CrossDINOHead)'
+        if pred_bboxes is None or gt_bboxes is None:
+            raise ValueError('BoostLoss needs pred_bboxes and gt_bboxes: use '
+                             'it in a CrossDINOHead (type=\'CrossDINOHead\')')
         reduction = reduction_override or self.reduction
         pred_bboxes = pred_bboxes.reshape(-1, 4)
         if self.detach_pred_box:

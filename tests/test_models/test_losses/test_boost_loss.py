@@ -195,5 +195,17 @@ def test_registered_and_sigmoid():
     import crossdino  # noqa: F401
     loss = MODELS.build(dict(type='BoostLoss', beta=0.1))
     assert loss.use_sigmoid and loss.needs_bboxes and loss.beta == 0.1
-    with pytest.raises(AssertionError):
-        BoostLoss(beta=1.5)
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(beta=1.5), r'beta must lie in \[0, 1\], got 1.5'),
+    (dict(pred_cs_mode='area'), "pred_cs_mode must be one of .*'area'"),
+])
+def test_bad_configuration_is_a_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BoostLoss(**kwargs)
+
+
+def test_missing_boxes_is_a_value_error():
+    with pytest.raises(ValueError, match='CrossDINOHead'):
+        BoostLoss()(torch.zeros(2, 3), torch.tensor([0, 3]))
