@@ -65,7 +65,8 @@ class MaskedGRN(nn.Module):
     ``x: (bs, L, C)``. Per image and channel ``G = ||x||_2`` over the valid
     tokens (of each level when ``level_ids`` is given), ``N = G / (mean_C G +
     eps)``, ``out = gamma * (x * N) + beta + x``. gamma and beta start at
-    zero, so the layer is the identity at init (as in ConvNeXt-V2).
+    zero, so the layer is the identity at init (as in ConvNeXt-V2). G and N
+    are computed in fp32 whatever the input dtype.
     """
 
     def __init__(self, dims: int, eps: float = 1e-6) -> None:
@@ -79,7 +80,9 @@ class MaskedGRN(nn.Module):
                 mask: Optional[Tensor] = None,
                 level_ids: Optional[Tensor] = None,
                 num_levels: int = 1) -> Tensor:
-        sq = x.pow(2)
+        # Statistics in fp32: the sum of squares over thousands of tokens
+        # overflows fp16 (max 65504) at ordinary activation sizes.
+        sq = x.float().pow(2)
         if mask is not None:
             sq = sq.masked_fill(mask[..., None], 0)
         if level_ids is None:
@@ -90,6 +93,7 @@ class MaskedGRN(nn.Module):
             gx = sums.index_add(1, level_ids, sq).sqrt()  # (bs, nl, C)
             nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
             nx = nx[:, level_ids]  # back to (bs, L, C)
+        nx = nx.to(x.dtype)
         return self.gamma * (x * nx) + self.beta + x
 
 

@@ -152,3 +152,24 @@ def test_registered_and_init():
     m = MODELS.build(dict(type='CCTM', embed_dims=C, mode='once'))
     m.init_weights()
     assert m.mode == 'once' and not hasattr(m, 'gate_b')
+
+
+@pytest.mark.parametrize('per_level', [False, True])
+def test_grn_statistics_do_not_overflow_in_half_precision(per_level):
+    """20000 tokens of magnitude 8: the per-channel sum of squares (1.3e6)
+    exceeds fp16's 65504, which made N inf / NaN; computed in fp32, the
+    half-precision output equals the fp32 one to fp16 rounding."""
+    from crossdino.models.necks.cctm import MaskedGRN
+    torch.manual_seed(0)
+    grn = MaskedGRN(4)
+    with torch.no_grad():
+        grn.gamma.fill_(0.5)
+        grn.beta.fill_(0.1)
+    x = 8 * (torch.rand(1, 20000, 4) + 0.5)
+    kwargs = {}
+    if per_level:
+        kwargs = dict(level_ids=torch.arange(20000) % 2, num_levels=2)
+    ref = grn(x, **kwargs)
+    out = grn.half()(x.half(), **kwargs)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.float(), ref, rtol=2e-3, atol=2e-2)
