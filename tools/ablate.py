@@ -14,11 +14,16 @@ Usage::
     python tools/ablate.py --list                    # families and configs
     python tools/ablate.py table10 --dry-run         # print the commands
     python tools/ablate.py table10 [--work-dir work_dirs/ablations]
-        [--skip-train] [--launcher-cmd "bash tools/dist_train.sh {cfg} 8"]
+        [--skip-train]
+        [--train-cmd "bash tools/dist_train.sh {cfg} 8 --work-dir {work_dir}"]
         [--cfg-options key=value ...]
 
 Runs that already have test metrics are not repeated (delete their folder to
-redo one); ``--table-only`` rebuilds the table from what exists.
+redo one); a run with a checkpoint but no metrics (a failed test, an
+interrupted training) is resumed with ``--resume``, not retrained: a finished
+training only reloads its last checkpoint. ``--table-only`` rebuilds the
+table from what exists. A relative ``--work-dir`` is taken from the current
+directory.
 """
 import argparse
 import glob
@@ -124,7 +129,11 @@ def parse_args(argv=None):
     p.add_argument('family', nargs='?', choices=sorted(FAMILIES))
     p.add_argument('--list', action='store_true',
                    help='list the families and their configs')
-    p.add_argument('--work-dir', default=osp.join('work_dirs', 'ablations'))
+    p.add_argument('--work-dir', type=osp.abspath,
+                   default=osp.join('work_dirs', 'ablations'),
+                   help='where runs and the table go (relative to the '
+                   'current directory; the tools run from the repository '
+                   'root)')
     p.add_argument('--dry-run', action='store_true')
     p.add_argument('--skip-train', action='store_true',
                    help='test existing checkpoints only')
@@ -164,6 +173,8 @@ def main(argv=None):
                 else:
                     cmd = [sys.executable, 'tools/train.py', cfg,
                            '--work-dir', work_dir]
+                if last_checkpoint(work_dir) is not None:
+                    cmd.append('--resume')  # finished or interrupted earlier
                 run(cmd + opts, args.dry_run)
             ckpt = last_checkpoint(work_dir) or osp.join(work_dir,
                                                          'epoch_12.pth')

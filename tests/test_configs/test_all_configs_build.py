@@ -126,3 +126,28 @@ def test_ablate_table_from_dumped_metrics(tmp_path):
     table = ablate.format_table('table10', [('beta 0.1', 'x.py', got)])
     # paper column order AP, AP50, AP75, APvt, APt, APs
     assert '| 35.4 | 59.8 | 35.9 | 8.2 | 16.2 | 31.5 |' in table
+
+
+def test_ablate_rerun_resumes_and_work_dir_is_the_callers(tmp_path,
+                                                          monkeypatch, capsys):
+    """A relative --work-dir is the caller's, although the tools run from the
+    repository root; a run with a checkpoint but no test metrics (a failed
+    test) is resumed, not retrained from scratch."""
+    ablate = _ablate()
+    cfg = osp.join(ROOT, 'configs', 'demo', 'dino_r18_synthetic.py')
+    monkeypatch.chdir(tmp_path)
+    argv = ['table10', '--configs', cfg, '--work-dir', 'wd', '--dry-run']
+    ablate.main(argv)
+    first = [ln for ln in capsys.readouterr().out.splitlines()
+             if ln.startswith('$ ')]
+    run_dir = tmp_path / 'wd' / 'table10' / 'dino_r18_synthetic'
+    assert f'--work-dir {run_dir} ' in first[0] + ' '
+    assert '--resume' not in first[0]
+
+    run_dir.mkdir(parents=True)
+    (run_dir / 'epoch_3.pth').write_bytes(b'')
+    ablate.main(argv)
+    again = [ln for ln in capsys.readouterr().out.splitlines()
+             if ln.startswith('$ ')]
+    assert again[0].endswith('--resume')
+    assert str(run_dir / 'epoch_3.pth') in again[1]  # tests that checkpoint
