@@ -137,6 +137,19 @@ def test_subset_equals_annotation_file_of_the_subset(files, name):
     assert max(on_subset.values()) > 0.1  # a non-trivial evaluation
 
 
+def coco_detections(samples):
+    """Predictions as COCO result dicts (xywh, category ids from 1)."""
+    dets = []
+    for s in samples:
+        pred = s['pred_instances']
+        for (x1, y1, x2, y2), score, label in zip(
+                pred['bboxes'].tolist(), pred['scores'].tolist(),
+                pred['labels'].tolist()):
+            dets.append(dict(image_id=s['img_id'], category_id=label + 1,
+                             bbox=[x1, y1, x2 - x1, y2 - y1], score=score))
+    return dets
+
+
 def test_whole_file_would_score_lower(files):
     """What the metrics reported before: the other images' objects as misses
     (this is why the test above fails without the subset rule)."""
@@ -146,14 +159,7 @@ def test_whole_file_would_score_lower(files):
         dict(type='TinyObjectCocoMetric', ann_file=subset), samples)
     from pycocotools.coco import COCO
     gt = COCO(full)
-    dets = []
-    for s in samples:
-        pred = s['pred_instances']
-        for (x1, y1, x2, y2), score, label in zip(
-                pred['bboxes'].tolist(), pred['scores'].tolist(),
-                pred['labels'].tolist()):
-            dets.append(dict(image_id=s['img_id'], category_id=label + 1,
-                             bbox=[x1, y1, x2 - x1, y2 - y1], score=score))
+    dets = coco_detections(samples)
     everything = evaluate_tiny_coco(gt, dets)  # every image of the file
     assert everything['mAP'] < 0.7 * on_subset['coco/bbox_mAP']
 
@@ -163,14 +169,7 @@ def test_all_images_run_is_unchanged(files):
     samples = predictions(coco, IMG_IDS)
     got = evaluate(dict(type='TinyObjectCocoMetric', ann_file=full), samples)
     from pycocotools.coco import COCO
-    dets = []
-    for s in samples:
-        pred = s['pred_instances']
-        for (x1, y1, x2, y2), score, label in zip(
-                pred['bboxes'].tolist(), pred['scores'].tolist(),
-                pred['labels'].tolist()):
-            dets.append(dict(image_id=s['img_id'], category_id=label + 1,
-                             bbox=[x1, y1, x2 - x1, y2 - y1], score=score))
+    dets = coco_detections(samples)
     want = evaluate_tiny_coco(COCO(full), dets)
     assert got['coco/bbox_mAP'] == pytest.approx(want['mAP'], abs=1e-6)
 
