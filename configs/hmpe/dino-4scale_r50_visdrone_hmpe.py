@@ -2,34 +2,8 @@
 # Conv neck (Sec. 3.3), a trained per-level heatmap head, the heatmap mask
 # filter on the encoder's positional encoding (Eq. 4, 6-7), MOHFE (Eq. 5) and
 # HIDQ query selection (Eq. 8-9); 6 decoder layers. Everything else is
-# configs/dino/dino-4scale_r50_visdrone.py.
-_base_ = '../dino/dino-4scale_r50_visdrone.py'
-
-hmpe = dict(
-    heatmap_head=dict(
-        type='HeatmapHead',
-        feat_channels=64,
-        class_agnostic=False,
-        sigma_ratio=0.09,
-        min_sigma=0.5,
-        loss_cls=dict(type='GaussianFocalLoss', loss_weight=1.0),
-        loss_bbox=dict(type='GaussianFocalLoss', loss_weight=1.0)),
-    # HeatmapPositionalEncoding: Eq. 4 gate and Eq. 6 threshold
-    mix_lambda=0.5,
-    learnable_lambda=False,
-    tau=0.3,
-    soft=False,
-    heat_norm='minmax',
-    # switches (Table 2): mask filter + MOHFE = "MOHFE"; selection = "HIDQ"
-    mask_filter=True,
-    mohfe=True,
-    query_selection='heatmap',
-    hidq_content=True,
-    detach_heatmap=False)
-
-model = dict(
-    type='HMPEDINO',
-    neck=dict(
-        type='LSConvChannelMapper',
-        lsconv=dict(kernel_size=9, extend_scope=1.0)),
-    hmpe=hmpe)
+# configs/dino/dino-4scale_r50_visdrone.py; the HMPE parts are
+# configs/_base_/models/hmpe_delta.py.
+_base_ = ['../dino/dino-4scale_r50_visdrone.py',
+          '../_base_/models/hmpe_delta.py']
+model = _base_.hmpe_dino

@@ -36,7 +36,7 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 __all__ = [
-    'DEFAULT_NUM_IMAGES', 'CLASS_STYLES', 'generate_synthetic_visdrone',
+    'DEFAULT_NUM_IMAGES', 'CLASS_STYLES', 'PROFILES', 'generate_synthetic_visdrone',
     'synthetic_params', 'synthetic_up_to_date'
 ]
 
@@ -44,6 +44,14 @@ __all__ = [
 GENERATOR_VERSION = 1
 META_FILE = 'synthetic_meta.json'
 DEFAULT_NUM_IMAGES = MappingProxyType({'train': 128, 'val': 32})
+# Image size and objects per image of each profile: 'demo' for the embedded
+# demo (small images, 8-24 objects); 'aerial' for the proxy benchmark (large
+# originals, dense clusters, mostly very tiny objects; see
+# crossdino/datasets/synthetic_aerial.py).
+PROFILES = MappingProxyType({
+    'demo': dict(img_size=(256, 192), objects_per_image=(8, 24)),
+    'aerial': dict(img_size=(768, 432), objects_per_image=(10, 300)),
+})
 
 # (shape, RGB) of VisDrone categories 1..10. Every colour is unique and
 # saturated, so a 2-pixel object is still classifiable; each shape is shared
@@ -210,23 +218,33 @@ def _clip(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.minimum(np.maximum(boxes, 0), [width, height, width, height])
 
 
-def _draw_crowds(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
-    """Draw 0-2 crowds of unlabeled tiny objects; return them as ignored
-    regions, (K, 4) float xyxy inside the image."""
+def _draw_crowds(rng: np.random.Generator, img: np.ndarray,
+                 num: Tuple[int, int] = (0, 2),
+                 side: Tuple[int, int] = (20, 56),
+                 members: Tuple[int, int] = (8, 20),
+                 member_side: int = 6,
+                 styles=CLASS_STYLES) -> np.ndarray:
+    """Draw ``num`` crowds of unlabeled tiny objects; return them as ignored
+    regions, (K, 4) float xyxy inside the image.
+
+    Ranges are inclusive: a crowd is a ``side`` x ``side`` box holding
+    ``members`` objects of 2..``member_side`` px, drawn in ``styles``
+    (``(shape, RGB)`` per class).
+    """
     H, W = img.shape[:2]
     regions = np.zeros((0, 4))
-    for _ in range(rng.integers(0, 3)):
-        w = int(rng.integers(20, min(56, W) + 1))
-        h = int(rng.integers(20, min(56, H) + 1))
+    for _ in range(rng.integers(num[0], num[1] + 1)):
+        w = int(rng.integers(side[0], min(side[1], W) + 1))
+        h = int(rng.integers(side[0], min(side[1], H) + 1))
         x = int(rng.integers(0, W - w + 1))
         y = int(rng.integers(0, H - h + 1))
         box = np.array([x, y, x + w, y + h], dtype=float)
         if _inter(box, regions).any():
             continue
         regions = np.vstack([regions, box])
-        for _ in range(rng.integers(8, 21)):
-            cw, ch = _sample_wh(rng, (2, min(6, w, h)), (w, h))
-            shape, colour = CLASS_STYLES[rng.integers(10)]
+        for _ in range(rng.integers(members[0], members[1] + 1)):
+            cw, ch = _sample_wh(rng, (2, min(member_side, w, h)), (w, h))
+            shape, colour = styles[rng.integers(len(styles))]
             _blend(img, _shape_alpha(shape, cw, ch),
                    x + int(rng.integers(0, w - cw + 1)),
                    y + int(rng.integers(0, h - ch + 1)),
@@ -336,7 +354,25 @@ def _render_image(rng: np.random.Generator, width: int, height: int,
 
     img += 2.5 * rng.standard_normal(img.shape, dtype=np.float32)  # sensor
     img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return img, _annotation_rows(boxes, cats, truncation, regions, width,
+                                 height)
 
+
+def _annotation_rows(boxes: np.ndarray, cats: List[int],
+                     truncation: List[int], regions: np.ndarray, width: int,
+                     height: int) -> np.ndarray:
+    """VisDrone annotation rows of drawn objects and ignored regions.
+
+    Args:
+        boxes: (N, 4) unclipped xyxy boxes in drawing order.
+        cats: N VisDrone categories (1..11).
+        truncation: N flags.
+        regions: (K, 4) xyxy ignored regions.
+
+    Returns:
+        np.ndarray: (N + K, 8) int64 rows ``left, top, width, height, score,
+        category, truncation, occlusion`` with boxes clipped to the image.
+    """
     # Occlusion by objects drawn later, in VisDrone's levels: 0 none,
     # 1 up to 50 %, 2 more than 50 % of the box covered.
     boxes = _clip(boxes, width, height)
@@ -355,19 +391,30 @@ def _render_image(rng: np.random.Generator, width: int, height: int,
         regions[:, :2], regions[:, 2:] - regions[:, :2],
         np.zeros((len(regions), 4))
     ])
-    return img, np.concatenate([objects, ignored]).astype(np.int64)
+    return np.concatenate([objects, ignored]).astype(np.int64)
 
 
 def synthetic_params(num_images: Optional[Mapping[str, int]] = None,
-                     img_size: Tuple[int, int] = (256, 192),
-                     objects_per_image: Tuple[int, int] = (8, 24),
+                     img_size: Optional[Tuple[int, int]] = None,
+                     objects_per_image: Optional[Tuple[int, int]] = None,
                      size_range: Tuple[float, float] = (2, 64),
-                     seed: int = 0) -> dict:
+                     seed: int = 0,
+                     profile: str = 'demo') -> dict:
     """Validated, JSON-ready parameters, as stored in ``synthetic_meta.json``.
+
+    ``img_size`` and ``objects_per_image`` default to the profile's
+    (:data:`PROFILES`).
 
     Raises:
         ValueError: naming the offending parameter.
     """
+    if profile not in PROFILES:
+        raise ValueError(f'profile: expected one of {sorted(PROFILES)}, got '
+                         f'{profile!r}')
+    defaults = PROFILES[profile]
+    img_size = defaults['img_size'] if img_size is None else img_size
+    if objects_per_image is None:
+        objects_per_image = defaults['objects_per_image']
     num_images = dict(DEFAULT_NUM_IMAGES if num_images is None else num_images)
     for split, n in num_images.items():
         if not isinstance(split, str) or not _SPLIT_NAME_RE.fullmatch(split):
@@ -393,7 +440,8 @@ def synthetic_params(num_images: Optional[Mapping[str, int]] = None,
         img_size=[w, h],
         objects_per_image=[lo, hi],
         size_range=[smin, smax],
-        seed=int(seed))
+        seed=int(seed),
+        profile=profile)
 
 
 def _split_dir(out_root: Path, split: str) -> Path:
@@ -425,10 +473,11 @@ def synthetic_up_to_date(out_root: PathLike, params: dict) -> bool:
 def generate_synthetic_visdrone(
         out_root: PathLike,
         num_images: Optional[Mapping[str, int]] = None,
-        img_size: Tuple[int, int] = (256, 192),
-        objects_per_image: Tuple[int, int] = (8, 24),
+        img_size: Optional[Tuple[int, int]] = None,
+        objects_per_image: Optional[Tuple[int, int]] = None,
         size_range: Tuple[float, float] = (2, 64),
-        seed: int = 0) -> dict:
+        seed: int = 0,
+        profile: str = 'demo') -> dict:
     """Write a synthetic dataset in the official VisDrone2019-DET layout.
 
     Args:
@@ -437,12 +486,16 @@ def generate_synthetic_visdrone(
             ``synthetic_meta.json`` (e.g. the real dataset) is refused.
         num_images: ``{split: number of images}``; default
             ``{'train': 128, 'val': 32}``.
-        img_size: ``(width, height)`` in pixels.
+        img_size: ``(width, height)`` in pixels; default: the profile's.
         objects_per_image: inclusive range of labeled objects per image
-            (fewer when the placement finds no free spot).
+            (fewer when the placement finds no free spot); default: the
+            profile's.
         size_range: range of the object side ``sqrt(w * h)`` in pixels,
             sampled log-uniformly; each of w and h also stays in the range.
         seed: images are a pure function of ``(seed, split, index)``.
+        profile: 'demo' (this module's images) or 'aerial' (the proxy
+            benchmark's, :mod:`crossdino.datasets.synthetic_aerial`; sizes
+            follow its own mixture, ``size_range`` is not used).
 
     Returns:
         dict: ``{'out_root', 'params', 'splits': {split: {'images',
@@ -454,7 +507,11 @@ def generate_synthetic_visdrone(
     """
     from PIL import Image
     params = synthetic_params(num_images, img_size, objects_per_image,
-                              size_range, seed)
+                              size_range, seed, profile)
+    if profile == 'aerial':
+        from .synthetic_aerial import render_aerial_image as render
+    else:
+        render = _render_image
     out_root = Path(out_root)
     meta_path = out_root / META_FILE
     splits = params['num_images']
@@ -487,9 +544,9 @@ def generate_synthetic_visdrone(
         counts = np.zeros(12, dtype=np.int64)
         for i in range(n):
             rng = np.random.default_rng([params['seed'], split_key, i])
-            img, rows = _render_image(rng, width, height,
-                                      params['objects_per_image'],
-                                      params['size_range'])
+            img, rows = render(rng, width, height,
+                               params['objects_per_image'],
+                               params['size_range'])
             stem = f'{i + 1:07d}'
             Image.fromarray(img).save(
                 folder / 'images' / f'{stem}.jpg',

@@ -11,6 +11,9 @@ Example::
 
     python tools/dataset_converters/make_synthetic_visdrone.py \\
         data/synthetic_visdrone --train 128 --val 32
+    # the proxy benchmark's data (768x432, dense, mostly very tiny objects)
+    python tools/dataset_converters/make_synthetic_visdrone.py \\
+        data/proxy_aerial --profile aerial --train 200 --val 24
 """
 import argparse
 import sys
@@ -25,7 +28,8 @@ if __name__ == '__main__':
 from crossdino.datasets.converters.visdrone import (  # noqa: E402
     convert_visdrone_split, format_summary)
 from crossdino.datasets.synthetic_visdrone import (  # noqa: E402
-    generate_synthetic_visdrone, synthetic_params, synthetic_up_to_date)
+    PROFILES, generate_synthetic_visdrone, synthetic_params,
+    synthetic_up_to_date)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,12 +41,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--val', type=int, default=32, help='number of val images')
     parser.add_argument(
+        '--profile',
+        choices=sorted(PROFILES),
+        default='demo',
+        help="'demo': the embedded demo's images; 'aerial': the proxy "
+        "benchmark's (large originals, dense clusters, mostly very tiny "
+        'objects)')
+    parser.add_argument(
         '--img-size',
         type=int,
         nargs=2,
-        default=(256, 192),
+        default=None,
         metavar=('W', 'H'),
-        help='image size in pixels')
+        help="image size in pixels (default: the profile's, demo 256 192, "
+        'aerial 768 432)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument(
         '--force',
@@ -58,8 +70,9 @@ def main(argv=None) -> int:
             'train': args.train,
             'val': args.val
         },
-        img_size=tuple(args.img_size),
-        seed=args.seed)
+        img_size=None if args.img_size is None else tuple(args.img_size),
+        seed=args.seed,
+        profile=args.profile)
     try:
         params = synthetic_params(**kwargs)
     except ValueError as e:
