@@ -66,6 +66,28 @@ def test_schedule_is_stretched_to_the_budget():
     # an iteration-based warm-up is left as it is
 
 
+def test_a_run_depends_on_the_files_it_reads(tmp_path):
+    cfg = dict(
+        load_from='work_dirs/x/epoch_8.pth',
+        train_dataloader=dict(dataset=dict(data_root='data/p/',
+                                           ann_file='annotations/t.json')),
+        test_dataloader=dict(dataset=dict(data_root='data/p/',
+                                          ann_file='annotations/v.json')),
+        model=dict(backbone=dict(init_cfg=dict(type='Pretrained',
+                                               checkpoint='r18.pth'))))
+    assert compare.input_files(cfg) == [
+        'data/p/annotations/t.json', 'data/p/annotations/v.json',
+        'work_dirs/x/epoch_8.pth', 'r18.pth']
+    tools = FakeTools()
+    runner, variant = runner_for(tmp_path, tools)
+    ckpt = tmp_path / 'init.pth'
+    ckpt.write_bytes(b'1')
+    variant['inputs'] = [str(ckpt)]
+    first = runner.plan(variant, 0)[3]
+    ckpt.write_bytes(b'22')  # retrained: another size
+    assert runner.plan(variant, 0)[3] != first
+
+
 def test_variant_parsing_errors():
     assert compare.parse_variant(['a', 'x.py', 'k=1']) == ('a', 'x.py',
                                                            ['k=1'])
@@ -107,9 +129,9 @@ def test_table_marks_differences_larger_than_the_noise():
     lines = text.splitlines()
     b = next(x for x in lines if x.startswith('| B |') and '[' in x)
     c = next(x for x in lines if x.startswith('| C |') and '[' in x)
-    assert '**+0.030 [0.005, 0.055]**' in b
-    assert '+0.003 [' in c and '**' not in c
-    assert '| A | 3 | 0.110 ± 0.010 |' in text
+    assert '**+0.0300 [0.0052, 0.0548]**' in b
+    assert '+0.0033 [' in c and '**' not in c
+    assert '| A | 3 | 0.1100 ± 0.0100 |' in text
     assert 'Command: `python compare.py`' in text
 
 
@@ -200,6 +222,23 @@ def test_a_checkpoint_pointer_to_a_missing_file_starts_afresh(tmp_path):
     assert '--resume' not in tools.calls[0]
 
 
+def test_a_run_held_by_another_process_is_skipped(tmp_path):
+    tools = FakeTools()
+    runner, variant = runner_for(tmp_path, tools)
+    lock = runner.run_dir(variant, 0) + '.lock'
+    os.makedirs(osp.dirname(lock))
+    with open(lock, 'w') as f:
+        f.write(str(os.getppid()))  # alive: pytest's parent
+    with pytest.raises(RuntimeError, match='being run by process'):
+        runner.run(variant, 0, 1, 1)
+    assert tools.calls == []
+    # a lock left by a dead process is taken over, then released
+    with open(lock, 'w') as f:
+        f.write('999999999')
+    assert runner.run(variant, 0, 1, 1)['metrics']
+    assert not osp.exists(lock)
+
+
 def test_metrics_without_objects_and_single_seeds():
     variants = [dict(name='A', config='a.py', options=[]),
                 dict(name='B', config='b.py', options=[])]
@@ -209,8 +248,8 @@ def test_metrics_without_objects_and_single_seeds():
     assert rows[0]['metrics']['AP_vt']['per_seed'] == {0: 0.1}
     assert rows[0]['metrics']['AP_vt']['mean'] == pytest.approx(0.1)
     text = compare.markdown('t', rows, 'cmd')
-    assert '| B | 1 | 0.250 | - |' in text  # no '± 0.000' for one seed
-    assert '+0.050 [-, -] (n=1)' in text
+    assert '| B | 1 | 0.2500 | - |' in text  # no '± 0.000' for one seed
+    assert '+0.0500 [-, -] (n=1)' in text
     clean = compare.no_nan(rows)
     assert clean[1]['diff']['mAP']['low'] is None
     json.dumps(clean, allow_nan=False)

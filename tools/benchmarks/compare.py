@@ -17,7 +17,7 @@ A variant is a name, a config and optional ``key=value`` overrides (as
 ``--cfg-options``); ``epochs=N`` changes that variant's budget. Suites hold
 the standard comparisons (``--suite methods``, ``--suite sanity``)::
 
-    # the proxy benchmark's first table (6 variants x 3 seeds, ~90 min)
+    # the proxy benchmark's first table (6 variants x 3 seeds, ~75 min)
     python tools/benchmarks/compare.py --suite methods --seeds 0 1 2
     # does the benchmark see a doubled budget and a broken model?
     python tools/benchmarks/compare.py --suite sanity --seeds 0 1 2
@@ -34,7 +34,8 @@ with the same command) is reused; an interrupted training continues from
 its last checkpoint with ``--resume`` (crossdino's loop resumes exactly); a
 run whose command changed starts again. ``--table-only`` rebuilds the
 outputs from what exists. Before the first run the proxy data are
-generated and the shared backbone initialisation is trained once
+generated and the shared proxy DINO that every variant fine-tunes is
+trained once
 (``SETUP`` below; ``--no-setup`` skips both, for variants on other data).
 
 ``--epochs`` sets the budget: ``train_cfg.max_epochs`` and every epoch-based
@@ -71,20 +72,20 @@ SUITES = {
     # What the benchmark must be able to see.
     'sanity': [
         ('DINO', PROXY + 'dino_r18_proxy.py', []),
-        ('DINO, 2x budget', PROXY + 'dino_r18_proxy.py', ['epochs=6']),
+        ('DINO, 2x budget', PROXY + 'dino_r18_proxy.py', ['epochs=4']),
         ('DINO, broken box loss', PROXY + 'dino_r18_proxy_broken.py', []),
     ],
 }
 # Run before the first variant, in order, unless their output exists:
 # (what, output file or None, command). The data command returns at once
-# when the data are up to date; the backbone initialisation is trained once
-# (configs/proxy/dino_r18_proxy_pretrain.py, ~11 min) and resumes if
-# interrupted.
+# when the data are up to date; the shared proxy DINO is trained once
+# (configs/proxy/dino_r18_proxy_pretrain.py, ~12 min; every proxy variant
+# fine-tunes from it) and resumes if interrupted.
 SETUP = [
     ('proxy data', None,
      '{python} tools/dataset_converters/make_synthetic_visdrone.py '
      'data/proxy_aerial --profile aerial --train 200 --val 24'),
-    ('proxy backbone initialisation', 'work_dirs/proxy_pretrain/epoch_8.pth',
+    ('shared proxy DINO', 'work_dirs/proxy_pretrain/epoch_8.pth',
      '{python} tools/train.py configs/proxy/dino_r18_proxy_pretrain.py '
      '--work-dir work_dirs/proxy_pretrain'),
 ]
@@ -248,17 +249,29 @@ def file_stamp(path):
 
 
 def input_files(cfg):
-    """Files a config's runs read besides code: annotation files and a
-    pretrained backbone checkpoint."""
+    """Files a config's runs read besides code: annotation files, the
+    checkpoint it starts from and a pretrained backbone."""
     files = []
     for loader in ('train_dataloader', 'test_dataloader'):
         ds = cfg.get(loader, {}).get('dataset', {})
         if ds.get('ann_file'):
             files.append(osp.join(ds.get('data_root') or '', ds['ann_file']))
+    if cfg.get('load_from'):
+        files.append(cfg['load_from'])
     init = cfg.get('model', {}).get('backbone', {}).get('init_cfg') or {}
     if isinstance(init, dict) and init.get('checkpoint'):
         files.append(init['checkpoint'])
     return files
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def git_commit():
@@ -393,12 +406,37 @@ class Runner:
         return result if result.get('fingerprint') == key else None
 
     def run(self, variant, seed, index, total):
-        work, train, test, key = self.plan(variant, seed)
+        """Train and test one run, or reuse its finished result."""
         result = self.load_result(variant, seed)
         if result is not None:
             self.log(f'[{index}/{total}] {variant["name"]} seed {seed}: '
                      'done earlier, reused')
             return result
+        if self.args.dry_run:
+            return self._run(variant, seed, index, total)
+        # Two compare.py on one work dir (e.g. two suites sharing the DINO
+        # row) must not train into the same folder.
+        lock = self.run_dir(variant, seed) + '.lock'
+        os.makedirs(osp.dirname(lock), exist_ok=True)
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            owner = self.read_text(lock)
+            if owner and owner.isdigit() and pid_alive(int(owner)):
+                raise RuntimeError(f'{lock}: being run by process {owner}; '
+                                   'rerun later to collect it') from None
+            os.remove(lock)  # left by a process that died
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        with os.fdopen(fd, 'w') as f:
+            f.write(str(os.getpid()))
+        try:
+            result = self.load_result(variant, seed)  # finished meanwhile?
+            return result or self._run(variant, seed, index, total)
+        finally:
+            os.remove(lock)
+
+    def _run(self, variant, seed, index, total):
+        work, train, test, key = self.plan(variant, seed)
         resume = (self.read_text(osp.join(work, 'fingerprint')) == key
                   and self.checkpoint_exists(work))
         if not resume and osp.isdir(work) and not self.args.dry_run:
@@ -531,7 +569,7 @@ def no_nan(obj):
     return obj
 
 
-def fmt(x, digits=3):
+def fmt(x, digits=4):
     return '-' if x is None or (isinstance(x, float) and math.isnan(x)) \
         else f'{x:.{digits}f}'
 
@@ -539,6 +577,7 @@ def fmt(x, digits=3):
 def markdown(title, rows, command):
     """The results table and the paired-difference table."""
     cols = [c for c, _ in METRICS]
+    # 4 decimals: on the proxy, AP_vt differences live in the third.
     lines = [f'### {title}', '',
              'Mean ± standard deviation over seeds; wall time per run '
              '(train + test; * where a resumed run timed only its last '
@@ -572,7 +611,7 @@ def markdown(title, rows, command):
                 if not d or d['n'] == 0:
                     cells.append('-')
                     continue
-                text = f'{d["diff"]:+.3f} [{fmt(d["low"])}, {fmt(d["high"])}]'
+                text = f'{d["diff"]:+.4f} [{fmt(d["low"])}, {fmt(d["high"])}]'
                 if d['n'] > 1 and (d['low'] > 0 or d['high'] < 0):
                     text = f'**{text}**'
                 if d['n'] < n_max:
