@@ -96,8 +96,10 @@ def _sample_side(rng: np.random.Generator) -> float:
     return math.exp(rng.uniform(math.log(lo), math.log(hi)))
 
 
-def _sample_wh(rng: np.random.Generator, limit: Tuple[int, int],
-               max_side: float) -> Tuple[int, int]:
+def _sample_aerial_wh(rng: np.random.Generator, limit: Tuple[int, int],
+                      max_side: float) -> Tuple[int, int]:
+    """Box (w, h): a side from :data:`SIZE_MIXTURE` capped at ``max_side``,
+    aspect ratio exp(U(-0.4, 0.4)), each of w, h in [2, 64] and ``limit``."""
     side = min(_sample_side(rng), max_side)
     ratio = math.exp(rng.uniform(-0.4, 0.4))
     w = max(2, min(round(side * ratio), 64, limit[0]))
@@ -147,7 +149,8 @@ def _place(rng: np.random.Generator, width: int, height: int,
         for _ in range(_PLACEMENT_TRIES):
             # Clustered objects are small (vehicles in a car park, people in
             # a crowd); scattered ones take the whole size range.
-            w, h = _sample_wh(rng, (width, height), 24 if clustered else 64)
+            w, h = _sample_aerial_wh(rng, (width, height),
+                                     24 if clustered else 64)
             if clustered:
                 cx, cy = rng.normal(c[:2], c[2])
                 x, y = int(round(cx - w / 2)), int(round(cy - h / 2))
@@ -200,7 +203,7 @@ def _draw_clutter(rng: np.random.Generator, img: np.ndarray,
     class colours (shapes no class has), partly near the clusters."""
     H, W = img.shape[:2]
     for _ in range(rng.integers(15, 41)):
-        w, h = _sample_wh(rng, (W, H), 64)
+        w, h = _sample_aerial_wh(rng, (W, H), 64)
         if len(clusters) and rng.random() < 0.4:
             c = clusters[rng.integers(len(clusters))]
             x, y = (int(v) for v in rng.normal(c[:2], 1.5 * c[2]))

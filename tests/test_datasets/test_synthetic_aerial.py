@@ -85,7 +85,7 @@ def test_dense_images_leave_empty_land(aerial_root):
     assert occupied.mean() < uniform - 0.1
 
 
-def test_textures_differ_within_a_colour_pair():
+def test_textures_darken_part_of_the_object():
     colour = np.array([200., 60., 55.], np.float32)
     solid = _texture('solid', 12, 12, colour)
     for texture in ('stripes', 'checker', 'core'):
