@@ -30,10 +30,10 @@ from typing import List, Tuple
 
 import numpy as np
 
-from .synthetic_visdrone import (_OTHERS_PROB, _TRUNCATE_PROB, SHAPES, _area,
-                                 _background, _blend, _clip, _draw_crowds,
-                                 _draw_object, _draw_strokes, _inter,
-                                 _shape_alpha, _annotation_rows)
+from .synthetic_visdrone import (_OTHERS_PROB, _TRUNCATE_PROB, SHAPES,
+                                 _annotation_rows, _background, _blend,
+                                 _draw_crowds, _draw_object, _draw_strokes,
+                                 _fits, _push_out, _shape_alpha)
 
 __all__ = ['AERIAL_CLASS_STYLES', 'SIZE_MIXTURE', 'render_aerial_image']
 
@@ -161,20 +161,10 @@ def _place(rng: np.random.Generator, width: int, height: int,
                 y = int(rng.integers(0, height - h + 1))
             trunc = 0
             if not clustered and cat != 11 and rng.random() < _TRUNCATE_PROB:
-                side = int(rng.integers(4))
-                extent = w if side < 2 else h
-                hidden = int(rng.integers(1, extent // 2 + 1))
-                if extent - hidden >= 2:
-                    trunc = 1
-                    x = (-hidden, width - w + hidden, x, x)[side]
-                    y = (y, y, -hidden, height - h + hidden)[side]
+                x, y, trunc = _push_out(rng, x, y, w, h, width, height)
             box = np.array([x, y, x + w, y + h], dtype=float)
-            visible = _clip(box, width, height)
-            if _inter(visible, forbidden).any():
-                continue
-            placed = _clip(boxes[:len(kept)], width, height)
-            smaller = np.minimum(_area(visible), _area(placed))
-            if (_inter(visible, placed) > _MAX_OVERLAP * smaller).any():
+            if not _fits(box, boxes[:len(kept)], forbidden, width, height,
+                         _MAX_OVERLAP):
                 continue
             boxes[len(kept)] = box
             kept.append(cat)

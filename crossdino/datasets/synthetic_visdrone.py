@@ -252,6 +252,38 @@ def _draw_crowds(rng: np.random.Generator, img: np.ndarray,
     return regions
 
 
+def _push_out(rng: np.random.Generator, x: int, y: int, w: int, h: int,
+              width: int, height: int) -> Tuple[int, int, int]:
+    """Push a ``w`` x ``h`` box at (x, y) out across one image border,
+    hiding at most half of it and keeping at least 2 px visible.
+
+    Returns:
+        tuple: the new top-left corner and the truncation flag (0 when the
+        box is too small to truncate and stays where it was).
+    """
+    side = int(rng.integers(4))
+    extent = w if side < 2 else h
+    hidden = int(rng.integers(1, extent // 2 + 1))
+    if extent - hidden < 2:
+        return x, y, 0
+    x = (-hidden, width - w + hidden, x, x)[side]
+    y = (y, y, -hidden, height - h + hidden)[side]
+    return x, y, 1
+
+
+def _fits(box: np.ndarray, placed: np.ndarray, forbidden: np.ndarray,
+          width: int, height: int, max_overlap: float) -> bool:
+    """Whether the visible part of xyxy ``box`` avoids the (K, 4)
+    ``forbidden`` regions and covers at most ``max_overlap`` of any smaller
+    (N, 4) ``placed`` box (both taken inside the image)."""
+    visible = _clip(box, width, height)
+    if _inter(visible, forbidden).any():
+        return False
+    placed = _clip(placed, width, height)
+    smaller = np.minimum(_area(visible), _area(placed))
+    return not (_inter(visible, placed) > max_overlap * smaller).any()
+
+
 def _place_objects(rng: np.random.Generator, width: int, height: int,
                    cats: List[int], size_range: Tuple[float, float],
                    forbidden: np.ndarray) -> Tuple[np.ndarray, List[int],
@@ -274,22 +306,9 @@ def _place_objects(rng: np.random.Generator, width: int, height: int,
             y = int(rng.integers(0, height - h + 1))
             trunc = 0
             if cat != 11 and rng.random() < _TRUNCATE_PROB:
-                # Push out across one border, hiding at most half of the box
-                # and keeping at least 2 px visible.
-                side = int(rng.integers(4))
-                extent = w if side < 2 else h
-                hidden = int(rng.integers(1, extent // 2 + 1))
-                if extent - hidden >= 2:
-                    trunc = 1
-                    x = (-hidden, width - w + hidden, x, x)[side]
-                    y = (y, y, -hidden, height - h + hidden)[side]
+                x, y, trunc = _push_out(rng, x, y, w, h, width, height)
             box = np.array([x, y, x + w, y + h], dtype=float)
-            visible = _clip(box, width, height)
-            if _inter(visible, forbidden).any():
-                continue
-            placed = _clip(boxes, width, height)
-            smaller = np.minimum(_area(visible), _area(placed))
-            if (_inter(visible, placed) > _MAX_OVERLAP * smaller).any():
+            if not _fits(box, boxes, forbidden, width, height, _MAX_OVERLAP):
                 continue
             boxes = np.vstack([boxes, box])
             kept.append(cat)

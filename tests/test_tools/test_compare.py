@@ -171,7 +171,7 @@ def runner_for(tmp_path, tools):
     args = compare.parse_args(['--variant', 'v', 'x.py', '--work-dir',
                                str(tmp_path), '--python', 'py'])
     variant = dict(name='DINO + x', config='x.py', options=['a=1'])
-    runner = compare.Runner(args, [variant])
+    runner = compare.Runner(args)
     runner.call = tools
     return runner, variant
 

@@ -283,9 +283,8 @@ def git_commit():
 class Runner:
     """Trains, tests and records the runs of one comparison."""
 
-    def __init__(self, args, variants):
+    def __init__(self, args):
         self.args = args
-        self.variants = variants
         self.python = args.python
         self.done_times = []
         self.commit = git_commit()
@@ -723,7 +722,7 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f'compare.py: error: {e}')
     name = args.name or args.suite or 'compare'
-    runner = Runner(args, variants)
+    runner = Runner(args)
     if not (args.no_setup or args.table_only):
         try:
             runner.setup()
