@@ -7,6 +7,9 @@ _base_ = [
 ]
 num_classes = 8
 
+# The metric counts up to 1500 detections per image (max_dets): return
+# as many (top-k over 900 queries x classes).
 model = dict(
-    bbox_head=dict(num_classes=num_classes, loss_cls=dict(beta=0.05)))
+    bbox_head=dict(num_classes=num_classes, loss_cls=dict(beta=0.05)),
+    test_cfg=dict(max_per_img=1500))
 auto_scale_lr = dict(base_batch_size=2)

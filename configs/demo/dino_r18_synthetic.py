@@ -19,7 +19,9 @@ model = dict(
     encoder=dict(num_layers=2, layer_cfg=dict(ffn_cfg=dict(feedforward_channels=512))),
     decoder=dict(num_layers=3, layer_cfg=dict(ffn_cfg=dict(feedforward_channels=512))),
     dn_cfg=dict(group_cfg=dict(num_dn_queries=24)),
-    test_cfg=dict(max_per_img=60))
+    # every detection the head has (60 queries x 10 classes): the metric
+    # counts up to 1500
+    test_cfg=dict(max_per_img=600))
 
 # The base pipelines, resized to the generated image size.
 train_pipeline = _base_.train_pipeline

@@ -7,4 +7,8 @@ _base_ = [
 ]
 num_classes = 10
 
-model = dict(bbox_head=dict(num_classes=num_classes))
+# The metric counts up to 1500 detections per image (max_dets): return
+# as many (top-k over 900 queries x classes).
+model = dict(
+    bbox_head=dict(num_classes=num_classes),
+    test_cfg=dict(max_per_img=1500))

@@ -5,6 +5,7 @@ dataset is touched. Configs without a ``model`` (the ``_base_`` pieces) only
 need to load. Children that resolve to the same model dict are built once.
 """
 import glob
+import math
 import os.path as osp
 
 import pytest
@@ -151,3 +152,73 @@ def test_ablate_rerun_resumes_and_work_dir_is_the_callers(tmp_path,
              if ln.startswith('$ ')]
     assert again[0].endswith('--resume')
     assert str(run_dir / 'epoch_3.pth') in again[1]  # tests that checkpoint
+
+
+def _metric_limit(evaluator) -> int:
+    """Most detections per image a metric counts (0: no limit of its own).
+
+    ``max_dets`` of the COCO-style metrics (their default when the config
+    omits it), capped by a patch merge's ``max_per_img``.
+    """
+    import inspect
+
+    from mmdet.registry import METRICS
+    if isinstance(evaluator, (list, tuple)):
+        return max((_metric_limit(e) for e in evaluator), default=0)
+    if evaluator.type == 'PatchMergeMetric':
+        inner = _metric_limit(evaluator.metric)
+        cap = evaluator.get('max_per_img')
+        return min(inner, cap) if cap else inner
+    params = inspect.signature(METRICS.get(evaluator.type)).parameters
+    if 'max_dets' not in params:
+        return 0
+    max_dets = evaluator.get('max_dets', params['max_dets'].default)
+    return max(max_dets)
+
+
+def _reachable_detections(model_cfg) -> int:
+    """Detections a DETR-style head can return: top-k over queries x classes
+    with a sigmoid classifier, one per query with a softmax one."""
+    head = model_cfg.bbox_head
+    sigmoid = head.loss_cls.get('use_sigmoid', True)
+    return model_cfg.num_queries * (head.num_classes if sigmoid else 1)
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_model_returns_what_the_metric_counts(path):
+    """A model that returns fewer detections than its metric counts caps AR
+    and AP on dense images (issue 14): ``test_cfg.max_per_img`` must reach
+    the evaluator's limit, or every detection the head can produce.
+
+    COCO (mmdet's ``CocoMetric``) is exempt: its configs reproduce published
+    COCO numbers, which DINO reports at 300 detections per image.
+    """
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    if 'model' not in cfg or 'test_evaluator' not in cfg:
+        return
+    evaluators = [cfg.test_evaluator]
+    if 'val_evaluator' in cfg:
+        evaluators.append(cfg.val_evaluator)
+    if any(e.get('type') == 'CocoMetric' for e in evaluators):
+        return
+    model = cfg.model
+    got = None
+    if model.type == 'ViCropTTAModel':  # caps the merged detections too
+        got, model = model.get('max_per_img'), model.module
+    need = min(_metric_limit(evaluators), _reachable_detections(model))
+    got = min(got or math.inf, model.test_cfg.max_per_img)
+    assert got >= need, (
+        f'{path}: model.test_cfg.max_per_img={got}, but the metric counts '
+        f'up to {_metric_limit(evaluators)} detections per image and the '
+        f'head can return {_reachable_detections(model)}')
+
+
+@pytest.mark.parametrize('path', [p for p in CONFIGS if 'clap' in p])
+def test_paper_configs_use_the_authors_clap_tiling(path):
+    """Published CLAP-Strip weights were trained with MLP-DINO's tiling; our
+    exact-cover 'even' rule changes the features (issue 14)."""
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    model = cfg.get('model') or cfg.clap_strip_t  # or the _base_ delta
+    model = model.get('module', model)
+    if model.backbone.type == 'CLAPStripMLP':
+        assert model.backbone.clap_mode == 'mlp_dino', path

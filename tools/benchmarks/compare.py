@@ -69,6 +69,22 @@ SUITES = {
         ('HMPE-DINO', PROXY + 'hmpe-dino_r18_proxy.py', []),
         ('DINO + global ENACT', PROXY + 'dino_r18_proxy_global-enact.py', []),
     ],
+    # Issue 14: the Table VII ladder with the proxy's backbone, the open
+    # reading of the query selection, and the beta values of Table X.
+    'cross-dino': [
+        ('DINO', PROXY + 'dino_r18_proxy.py', []),
+        ('DINO + Boost', PROXY + 'dino_r18_proxy_boost.py', []),
+        ('DINO + CCTM', PROXY + 'dino_r18_proxy_cctm.py', []),
+        ('Cross-DINO', PROXY + 'cross-dino_r18_proxy.py', []),
+        ('DINO + CCTM, top-k on E_cf', PROXY + 'dino_r18_proxy_cctm.py',
+         ['model.query_memory=cross']),
+        ('DINO + Boost, beta 0.05', PROXY + 'dino_r18_proxy_boost.py',
+         ['model.bbox_head.loss_cls.beta=0.05']),
+        ('DINO + Boost, beta 0.25', PROXY + 'dino_r18_proxy_boost.py',
+         ['model.bbox_head.loss_cls.beta=0.25']),
+        ('DINO + Boost, beta 1', PROXY + 'dino_r18_proxy_boost.py',
+         ['model.bbox_head.loss_cls.beta=1.0']),
+    ],
     # What the benchmark must be able to see.
     'sanity': [
         ('DINO', PROXY + 'dino_r18_proxy.py', []),

@@ -7,6 +7,10 @@
 cross_dino = dict(
     type='CrossDINO',
     cctm=dict(type='CCTM', mode='twice'),
+    # DINO's top-k query selection reads the encoder output E; the decoder
+    # reads E_cf ('cross': both read E_cf; crossdino/models/detectors/
+    # cross_dino.py says why)
+    query_memory='encoder',
     bbox_head=dict(
         type='CrossDINOHead',
         loss_cls=dict(

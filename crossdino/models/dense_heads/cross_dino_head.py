@@ -51,9 +51,13 @@ class CrossDINOHead(DINOHead):
         self.dn_loss_cls = None
         if dn_loss_cls is not None:
             self.dn_loss_cls = MODELS.build(dn_loss_cls)
-            assert self.dn_loss_cls.use_sigmoid == self.loss_cls.use_sigmoid
-            assert not isinstance(self.dn_loss_cls, QualityFocalLoss), \
-                'dn_loss_cls does not support QualityFocalLoss'
+            if self.dn_loss_cls.use_sigmoid != self.loss_cls.use_sigmoid:
+                raise ValueError(
+                    'CrossDINOHead: dn_loss_cls and loss_cls must agree on '
+                    f'use_sigmoid, got {dn_loss_cls!r}')
+            if isinstance(self.dn_loss_cls, QualityFocalLoss):
+                raise ValueError('CrossDINOHead: dn_loss_cls does not support '
+                                 'QualityFocalLoss')
 
     def loss_by_feat_single(self, cls_scores: Tensor, bbox_preds: Tensor,
                             batch_gt_instances: InstanceList,
@@ -112,9 +116,11 @@ class CrossDINOHead(DINOHead):
 
         cls_avg_factor = num_total_pos * 1.0 + \
             num_total_neg * self.bg_cls_weight
-        if self.sync_cls_avg_factor:  # a (1,) tensor, as in mmdet
+        if self.sync_cls_avg_factor:  # a (1,) tensor, as in mmdet, but fp32:
+            # a bf16 one would turn the fp32 loss into bf16 when dividing
             cls_avg_factor = reduce_mean(
-                cls_scores.new_tensor([cls_avg_factor])).clamp(min=1)
+                cls_scores.new_tensor([cls_avg_factor],
+                                      dtype=torch.float32)).clamp(min=1)
         else:
             cls_avg_factor = max(cls_avg_factor, 1)
 

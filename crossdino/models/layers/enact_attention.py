@@ -38,16 +38,20 @@ sums into ``(B, M, d)`` padded to the batch maximum ``M``; padded clusters get
 ``key_padding_mask=True``. Padded image tokens (``key_padding_mask``) get p=0,
 are sent to a dump slot that is dropped, and a valid token after a padded one
 always starts a new cluster, so padding never joins a cluster with valid
-tokens.
+tokens. Steps 2-6 run over each image's valid tokens only, in fp32 with
+autocast off: an image clusters the same alone and inside a padded batch, and
+under bf16 as under fp32 (tested).
 
 The padded cluster count ``M`` is a tensor shape and therefore must be known
 on the host. ``max_clusters=None`` (default) reads ``max_b(num_clusters_b)``
 once per layer (ONE scalar device->host sync, the only one). A sync-free,
 static-shape mode is ``max_clusters=<int>`` (or a float in (0, 1]: a fraction
-of the key count, ``ceil(frac * N)``); clusters beyond the cap are merged into
-the last slot (``ENACTAttention.last_stats['overflow']`` counts the images
-where that happened, as a tensor). ``max_clusters=1.0`` is exact and sync-free
-but pads to N (no memory saving).
+of the key count, ``ceil(frac * N)``); over the cap, neighbouring clusters
+merge evenly (cluster c of n into slot ``floor(c M / n)``;
+``ENACTAttention.last_stats['overflow']`` flags the images where that
+happened, as a tensor). ``max_clusters=1.0`` is exact and sync-free but pads
+to N (no memory saving). ``max_run_length`` splits long sign regions into
+pieces of at most that many tokens (off by default, as in the paper).
 
 Gradients: the region boundaries come from a step function and carry no
 gradient (zero almost everywhere; no straight-through estimator is used, the
@@ -95,28 +99,40 @@ def self_information(logits: Tensor,
     return info
 
 
-def smooth_and_sign(info: Tensor, kernel: Tensor):
-    """Gaussian smoothing (zero padded) of (B, N) -> (smoothed, sign>0).
+def gaussian_smooth(info: Tensor, kernel: Tensor) -> Tensor:
+    """1-D smoothing of (B, N) rows with ``kernel``, zero padded.
 
-    The second derivative is ``[-1, 2, -1]`` (Eq. 4), zero padded. Both are
-    written as padded windows (``unfold`` + matmul) rather than ``conv1d``:
+    Written as padded windows (``unfold`` + matmul) rather than ``conv1d``:
     same result, much faster for one channel on CPU.
     """
     half = kernel.numel() // 2
     windows = F.pad(info, (half, half)).unfold(-1, kernel.numel(), 1)
-    smoothed = windows @ kernel.to(info)
+    return windows @ kernel.to(info)
+
+
+def curvature_sign(smoothed: Tensor) -> Tensor:
+    """Step function of Eq. 4: second derivative ``[-1, 2, -1]`` (zero
+    padded) > 0, (B, N) bool. No gradient flows through a step."""
     s = F.pad(smoothed.detach(), (1, 1))
-    second = 2 * s[:, 1:-1] - s[:, :-2] - s[:, 2:]
-    return smoothed, second > 0
+    return (2 * s[:, 1:-1] - s[:, :-2] - s[:, 2:]) > 0
+
+
+def smooth_and_sign(info: Tensor, kernel: Tensor):
+    """Gaussian smoothing of (B, N) -> (smoothed, sign > 0)."""
+    smoothed = gaussian_smooth(info, kernel)
+    return smoothed, curvature_sign(smoothed)
 
 
 def sign_regions(positive: Tensor,
-                 padding_mask: Optional[Tensor] = None):
+                 padding_mask: Optional[Tensor] = None,
+                 max_run_length: Optional[int] = None):
     """Cluster ids of the runs of equal sign, padded tokens excluded.
 
     Args:
         positive (Tensor): (B, N) bool, the step function (> 0).
         padding_mask (Tensor, optional): (B, N) bool, True = padded token.
+        max_run_length (int, optional): split longer runs into consecutive
+            pieces of at most this many tokens.
 
     Returns:
         tuple: ``cluster_ids`` (B, N) long, 0-based along each row, ``-1`` for
@@ -126,6 +142,10 @@ def sign_regions(positive: Tensor,
         else ~padding_mask
     start = torch.ones_like(positive)
     start[:, 1:] = (positive[:, 1:] != positive[:, :-1]) | ~valid[:, :-1]
+    if max_run_length is not None:
+        pos = torch.arange(positive.shape[1], device=positive.device)
+        run_start = (start * pos).cummax(dim=1).values
+        start = start | ((pos - run_start) % max_run_length == 0)
     start = start & valid
     ids = start.long().cumsum(dim=-1) - 1
     ids = ids.masked_fill(~valid, -1)
@@ -188,7 +208,12 @@ class ENACTAttention(BaseModule):
         max_clusters (int | float, optional): Padded cluster count. None:
             batch maximum (one scalar device->host read per call). int: fixed
             cap; float in (0, 1]: ``ceil(frac * num_keys)``. Caps are
-            sync-free; overflowing clusters merge into the last slot.
+            sync-free. Over the cap, neighbouring clusters merge evenly
+            (``last_stats['overflow']`` flags the images).
+        max_run_length (int, optional): split sign regions longer than
+            this many tokens (a peaked density can make one region of
+            hundreds of tokens, averaged into one key). None (default): the
+            paper's unbounded regions.
         log_base (float, optional): Base of the log in ``-p log p``; None =
             natural log (the paper does not fix it; the authors' code uses 2).
         init_cfg (dict, optional): Initialisation config.
@@ -205,6 +230,7 @@ class ENACTAttention(BaseModule):
                  batch_first: bool = False,
                  sigma: float = 5.0,
                  max_clusters: Optional[Union[int, float]] = None,
+                 max_run_length: Optional[int] = None,
                  log_base: Optional[float] = None,
                  **kwargs) -> None:
         super().__init__(init_cfg)
@@ -212,8 +238,13 @@ class ENACTAttention(BaseModule):
             attn_drop = kwargs['dropout']
             dropout_layer = dict(dropout_layer or {}, type='Dropout',
                                  drop_prob=kwargs.pop('dropout'))
-        if isinstance(max_clusters, float):
-            assert 0 < max_clusters <= 1, max_clusters
+        if isinstance(max_clusters, float) and not 0 < max_clusters <= 1:
+            raise ValueError('ENACTAttention: a float max_clusters is a '
+                             f'fraction in (0, 1], got {max_clusters}')
+        if max_run_length is not None and max_run_length < 1:
+            raise ValueError('ENACTAttention: max_run_length must be >= 1, '
+                             f'got {max_run_length}')
+        self.max_run = max_run_length
         self.embed_dims = embed_dims
         self.num_heads = num_heads
         self.batch_first = batch_first
@@ -244,6 +275,43 @@ class ENACTAttention(BaseModule):
             return max(int(math.ceil(self.max_clusters * num_keys)), 1)
         return int(self.max_clusters)
 
+    def _regions(self, key: Tensor, key_padding_mask: Optional[Tensor]):
+        """Steps 1-6 on the valid tokens of each image, in fp32 (or the
+        input's precision, if higher).
+
+        Returns ``info``, ``smoothed`` (B, N) fp32 and ``cluster_ids``,
+        ``num_clusters`` as :func:`sign_regions`.
+
+        fp32 with autocast off: in bf16 the smoothed signal and its second
+        difference tie by rounding and the clusters change (O(B N) work).
+        Padded tokens are moved behind the valid ones before the 1-D filter
+        (a stable sort keeps the row-major order), so an image's tokens are
+        filtered exactly as when it is alone: padding columns of a batch
+        would otherwise sit between its rows inside the Gaussian window.
+        """
+        dtype = torch.promote_types(key.dtype, torch.float32)
+        with torch.autocast(key.device.type, enabled=False):
+            logits = F.linear(key.to(dtype), self.pdf.weight.to(dtype),
+                              self.pdf.bias.to(dtype)).squeeze(-1)
+            info = self_information(logits, key_padding_mask, self.log_base)
+            if key_padding_mask is None:
+                smoothed, positive = smooth_and_sign(info, self.smooth_kernel)
+                ids, num_clusters = sign_regions(positive,
+                                                 max_run_length=self.max_run)
+                return info, smoothed, ids, num_clusters
+            order = key_padding_mask.int().argsort(dim=1, stable=True)
+            pad = key_padding_mask.gather(1, order)
+            smoothed = gaussian_smooth(info.gather(1, order),
+                                       self.smooth_kernel)
+            # the second difference's zero padding starts where the image's
+            # tokens end (the blur spills into the slots behind them)
+            smoothed = smoothed.masked_fill(pad, 0.)
+            ids, num_clusters = sign_regions(curvature_sign(smoothed), pad,
+                                             self.max_run)
+            unsort = order.argsort(dim=1)
+            return (info, smoothed.gather(1, unsort), ids.gather(1, unsort),
+                    num_clusters)
+
     def cluster(self, key: Tensor, value: Tensor,
                 key_padding_mask: Optional[Tensor] = None) -> Dict:
         """Cluster batch-first key (with pos) and value, (B, N, C) each.
@@ -254,13 +322,17 @@ class ENACTAttention(BaseModule):
         """
         if key_padding_mask is not None:
             key_padding_mask = key_padding_mask.bool()
-        info = self_information(
-            self.pdf(key).squeeze(-1), key_padding_mask, self.log_base)
-        smoothed, positive = smooth_and_sign(info, self.smooth_kernel)
-        ids, num_clusters = sign_regions(positive, key_padding_mask)
+        info, smoothed, ids, num_clusters = self._regions(
+            key, key_padding_mask)
         num_slots = self._num_slots(num_clusters, key.shape[1])
         overflow = num_clusters > num_slots
-        ids = ids.clamp(max=num_slots - 1)  # no-op unless capped
+        # Over the cap, neighbouring clusters merge evenly (cluster c of n
+        # goes to slot floor(c M / n)), not all surplus into the last slot.
+        merged = torch.div(ids.clamp(min=0) * num_slots,
+                           num_clusters.clamp(min=1)[:, None],
+                           rounding_mode='floor')
+        ids = torch.where(overflow[:, None] & (ids >= 0), merged, ids)
+        num_clusters = num_clusters.clamp(max=num_slots)
         (k_cl, v_cl), weights = cluster_tokens([key, value], smoothed, ids,
                                                num_slots)
         slots = torch.arange(num_slots, device=key.device)
@@ -313,7 +385,7 @@ class ENACTAttention(BaseModule):
             if key_padding_mask is None else \
             (~key_padding_mask.bool()).sum(-1).to(key)
         self.last_stats = dict(
-            num_keys=key.new_tensor(key.shape[1]),
+            num_keys=key.shape[1],  # a Python int: no host-to-device copy
             num_valid_keys=num_valid,
             num_clusters=cl['num_clusters'].detach(),
             overflow=cl['overflow'])
@@ -325,4 +397,5 @@ class ENACTAttention(BaseModule):
         return identity + self.dropout_layer(self.proj_drop(out))
 
     def extra_repr(self) -> str:
-        return f'sigma={self.sigma}, max_clusters={self.max_clusters}'
+        return (f'sigma={self.sigma}, max_clusters={self.max_clusters}, '
+                f'max_run_length={self.max_run}')

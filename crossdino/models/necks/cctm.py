@@ -57,6 +57,7 @@ from torch import Tensor
 
 CCTM_MODES = ('twice', 'once', 'mlp')
 EQ3_INPUTS = ('gates', 'features', 'both')
+GRN_POSITIONS = ('input', 'hidden')
 
 
 class MaskedGRN(nn.Module):
@@ -107,19 +108,30 @@ class CrossGate(nn.Sequential):
 
 
 class ChannelCoder(nn.Module):
-    """GRN followed by two MLP layers (FC-GELU-FC), Sec. III-C."""
+    """GRN and two MLP layers (FC-GELU-FC), Sec. III-C.
 
-    def __init__(self, dims: int, hidden_dims: int) -> None:
+    ``grn_position='input'``: GRN -> FC -> GELU -> FC (the paper's order of
+    words, "GRN and two MLP layers"); ``'hidden'``: FC -> GELU -> GRN -> FC,
+    the order of ConvNeXt-V2's block, which the authors' GRN-MLP follows.
+    """
+
+    def __init__(self, dims: int, hidden_dims: int,
+                 grn_position: str = 'input') -> None:
         super().__init__()
-        self.grn = MaskedGRN(dims)
+        self.grn_position = grn_position
+        self.grn = MaskedGRN(dims if grn_position == 'input' else hidden_dims)
         self.fc1 = nn.Linear(dims, hidden_dims)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dims, dims)
 
     def forward(self, x: Tensor, mask: Optional[Tensor],
                 level_ids: Optional[Tensor], num_levels: int) -> Tensor:
-        x = self.grn(x, mask, level_ids, num_levels)
-        return self.fc2(self.act(self.fc1(x)))
+        if self.grn_position == 'input':
+            x = self.grn(x, mask, level_ids, num_levels)
+        x = self.act(self.fc1(x))
+        if self.grn_position == 'hidden':
+            x = self.grn(x, mask, level_ids, num_levels)
+        return self.fc2(x)
 
 
 @MODELS.register_module()
@@ -137,6 +149,9 @@ class CCTM(BaseModule):
         encoder_weight (float): the weight of E in Eq. 3. Defaults to 2.
         grn_per_level (bool): GRN statistics per feature level instead of
             over all tokens. Defaults to False.
+        grn_position (str): where GRN sits in the channel coder, 'input'
+            (before the first FC, default) or 'hidden' (between the two FC
+            layers, as in ConvNeXt-V2's block); see :class:`ChannelCoder`.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -147,11 +162,18 @@ class CCTM(BaseModule):
                  eq3_inputs: str = 'gates',
                  encoder_weight: float = 2.0,
                  grn_per_level: bool = False,
+                 grn_position: str = 'input',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        assert mode in CCTM_MODES, f'mode must be one of {CCTM_MODES}'
-        assert eq3_inputs in EQ3_INPUTS, \
-            f'eq3_inputs must be one of {EQ3_INPUTS}'
+        for key, value, allowed in (('mode', mode, CCTM_MODES),
+                                    ('eq3_inputs', eq3_inputs, EQ3_INPUTS),
+                                    ('grn_position', grn_position,
+                                     GRN_POSITIONS)):
+            if value not in allowed:
+                raise ValueError(f'CCTM: {key} must be one of {allowed}, '
+                                 f'got {value!r}')
+        if mlp_ratio <= 0:
+            raise ValueError(f'CCTM: mlp_ratio must be > 0, got {mlp_ratio}')
         self.embed_dims = embed_dims
         self.mode = mode
         self.eq3_inputs = eq3_inputs
@@ -163,8 +185,8 @@ class CCTM(BaseModule):
             self.gate_e = CrossGate(embed_dims)
         if mode == 'twice':
             self.gate_b = CrossGate(embed_dims)
-            self.coder_b = ChannelCoder(embed_dims, hidden)
-        self.coder_e = ChannelCoder(embed_dims, hidden)
+            self.coder_b = ChannelCoder(embed_dims, hidden, grn_position)
+        self.coder_e = ChannelCoder(embed_dims, hidden, grn_position)
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -194,7 +216,9 @@ class CCTM(BaseModule):
         e, b = memory, feat
         level_ids, num_levels = None, 1
         if self.grn_per_level:
-            assert level_start_index is not None
+            if level_start_index is None:
+                raise ValueError('CCTM(grn_per_level=True) needs '
+                                 'level_start_index')
             num_levels = level_start_index.numel()
             # level id of every token: how many level starts lie at or before
             level_ids = torch.bucketize(

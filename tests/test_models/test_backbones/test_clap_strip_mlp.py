@@ -276,6 +276,13 @@ def test_tiling_against_paper_and_official_code():
     # its banker's rounding spends a fourth tile on exactly 3 grids
     assert window_plan(168, 56, 'mlp_dino')['num'] == 4
     assert window_plan(168, 56, 'even')['num'] == 3
+    # fractional starts, by hand: 'even' rounds i * (P - u) / (n - 1) half
+    # up (131: 37.5 -> 38; 201: 48.33 -> 48, 96.67 -> 97); 'mlp_dino' rounds
+    # the overlap, (4 * 56 - 201) / 3 - 0.5 = 7.17 -> 7, steps of 49, and
+    # clamps the last start 147 to 201 - 56 = 145
+    assert window_plan(131, 56, 'even')['starts'] == [0, 38, 75]
+    assert window_plan(201, 56, 'even')['starts'] == [0, 48, 97, 145]
+    assert window_plan(201, 56, 'mlp_dino')['starts'] == [0, 49, 98, 145]
 
 
 @pytest.mark.parametrize('mode', CLAP_MODES)

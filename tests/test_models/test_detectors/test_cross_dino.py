@@ -22,11 +22,14 @@ BOOST = dict(type='BoostLoss', alpha=0.25, beta=0.1, gamma=2.0,
              loss_weight=1.0)
 
 
-def tiny_model_cfg(cross=True, cctm=None, loss_cls=None, **head):
+def tiny_model_cfg(cross=True, cctm=None, loss_cls=None, query_memory=None,
+                   **head):
     model = copy.deepcopy(Config.fromfile(TINY_CFG).model)
     if cross:
         model.type = 'CrossDINO'
         model.cctm = cctm
+        if query_memory is not None:
+            model.query_memory = query_memory
         model.bbox_head.type = 'CrossDINOHead'
         model.bbox_head.update(head)
     if loss_cls is not None:
@@ -68,22 +71,6 @@ def test_equals_dino_with_cctm_off_and_focal():
                                    a.pred_instances.scores, rtol=0, atol=0)
 
 
-def test_own_loss_path_equals_dino_loss():
-    """The head's own target->loss path (used for Boost) reproduces mmdet's
-    DINO losses when it is given the focal loss on the DN queries."""
-    focal = dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
-                 loss_weight=1.0)
-    dino = build(tiny_model_cfg(cross=False))
-    cross = build(tiny_model_cfg(cross=True, dn_loss_cls=focal))
-    cross.load_state_dict(dino.state_dict())
-    inputs, samples = fake_batch()
-    l_dino = run_loss(dino.train(), inputs, samples)
-    l_cross = run_loss(cross.train(), inputs, samples)
-    for k in l_dino:
-        torch.testing.assert_close(l_cross[k].reshape(()),
-                                   l_dino[k].reshape(()))
-
-
 def test_boost_reaches_every_cls_term_only():
     """Boost replaces the classification loss of the encoder proposals, every
     decoder layer and the DN queries; the box terms stay the same."""
@@ -117,35 +104,52 @@ def test_dn_queries_can_keep_focal():
     assert not torch.allclose(la['dn_loss_cls'], lf['dn_loss_cls'])
 
 
-def test_cctm_output_feeds_topk_and_decoder(monkeypatch):
+@pytest.mark.parametrize('query_memory', ['encoder', 'cross'])
+def test_cctm_output_feeds_topk_and_decoder(monkeypatch, query_memory):
+    """The top-k selection reads E ('encoder') or E_cf ('cross'); the
+    decoder's cross-attention reads E_cf either way."""
     model = build(tiny_model_cfg(cross=True, cctm=dict(type='CCTM')))
+    model.query_memory = query_memory
     model.eval()
     inputs, samples = fake_batch()
     seen = {}
-    orig_pre_decoder = model.pre_decoder
     orig_cctm = model.cctm.forward
+    orig_proposals = model.gen_encoder_output_proposals
+    orig_decoder = model.forward_decoder
 
     def spy_cctm(memory, feat, mask=None, level_start_index=None):
         out = orig_cctm(memory, feat, mask, level_start_index)
         seen['cctm_in'], seen['cctm_out'], seen['mask'] = memory, out, mask
-        seen['feat'] = feat
+        seen['feat'], seen['starts'] = feat, level_start_index
         return out
 
-    def spy_pre_decoder(memory, **kw):
-        seen['pre_decoder_memory'] = memory
-        dec_in, head_in = orig_pre_decoder(memory=memory, **kw)
-        seen['decoder_memory'] = dec_in['memory']
-        return dec_in, head_in
+    def spy_proposals(memory, *args):
+        seen['topk_memory'] = memory
+        return orig_proposals(memory, *args)
+
+    def spy_decoder(memory, **kw):
+        seen['decoder_memory'] = memory
+        return orig_decoder(memory=memory, **kw)
 
     monkeypatch.setattr(model.cctm, 'forward', spy_cctm)
-    monkeypatch.setattr(model, 'pre_decoder', spy_pre_decoder)
+    monkeypatch.setattr(model, 'gen_encoder_output_proposals', spy_proposals)
+    monkeypatch.setattr(model, 'forward_decoder', spy_decoder)
     with torch.no_grad():
         model.predict(inputs, samples)
-    assert seen['pre_decoder_memory'] is seen['cctm_out']
+    topk_from = 'cctm_in' if query_memory == 'encoder' else 'cctm_out'
+    assert seen['topk_memory'] is seen[topk_from]
     assert seen['decoder_memory'] is seen['cctm_out']
     assert seen['mask'] is not None and seen['mask'].any()  # padded batch
     assert seen['feat'].shape == seen['cctm_in'].shape
+    assert seen['starts'].tolist()[0] == 0 and len(seen['starts']) == len(
+        model.level_embed)
     assert not torch.equal(seen['cctm_out'], seen['cctm_in'])
+
+
+def test_bad_query_memory_is_a_value_error():
+    with pytest.raises(ValueError, match="query_memory.*'E'"):
+        build(tiny_model_cfg(cross=True, cctm=dict(type='CCTM'),
+                             query_memory='E'))
 
 
 @pytest.mark.parametrize('mode', ['twice', 'once', 'mlp'])
@@ -187,3 +191,148 @@ def test_zero_gt_batch():
     assert losses['loss_cls'] > 0 and losses['enc_loss_cls'] > 0
     assert losses['loss_bbox'] == 0 and losses['loss_iou'] == 0
     sum(v.sum() for v in losses.values()).backward()
+
+
+def test_enact_cross_dino_runs_cctm_after_the_global_layer(monkeypatch):
+    """ENACTCrossDINO: encoder -> global ENACT layer -> CCTM, so CCTM crosses
+    the refined memory with B."""
+    cfg = tiny_model_cfg(cross=True, cctm=dict(type='CCTM'))
+    cfg.type = 'ENACTCrossDINO'
+    dims = cfg.encoder.layer_cfg.self_attn_cfg.embed_dims
+    cfg.global_enact = dict(
+        num_levels=1,
+        layer_cfg=dict(
+            self_attn_cfg=dict(embed_dims=dims, num_heads=4, sigma=1.0),
+            ffn_cfg=dict(embed_dims=dims, feedforward_channels=32)))
+    model = build(cfg).eval()
+    inputs, samples = fake_batch()
+    seen = {}
+    orig_layer = model.global_enact.forward
+    orig_cctm = model.cctm.forward
+
+    def spy_layer(*args, **kwargs):
+        seen['enact_out'] = out = orig_layer(*args, **kwargs)
+        return out
+
+    def spy_cctm(memory, *args, **kwargs):
+        seen['cctm_in'] = memory
+        return orig_cctm(memory, *args, **kwargs)
+
+    monkeypatch.setattr(model.global_enact, 'forward', spy_layer)
+    monkeypatch.setattr(model.cctm, 'forward', spy_cctm)
+    with torch.no_grad():
+        model.predict(inputs, samples)
+    n = seen['enact_out'].shape[1]  # the coarsest level's tokens
+    assert torch.equal(seen['cctm_in'][:, -n:], seen['enact_out'])
+
+
+def test_boost_consistent_matching_cost_trains(monkeypatch):
+    from crossdino.models.task_modules import BoostLossCost
+    cfg = tiny_model_cfg(cross=True, cctm=dict(type='CCTM'), loss_cls=BOOST)
+    cfg.train_cfg.assigner.match_costs[0] = dict(
+        type='BoostLossCost', beta=BOOST['beta'], weight=2.0)
+    model = build(cfg).train()
+    calls = []
+    orig = BoostLossCost.__call__
+    monkeypatch.setattr(BoostLossCost, '__call__',
+                        lambda self, *a, **k: calls.append(1) or orig(
+                            self, *a, **k))
+    losses = run_loss(model, *fake_batch())
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    assert torch.isfinite(total)
+    total.backward()
+    # every decoder layer and the encoder proposals of the image with boxes
+    # (the assigner skips the cost for an image without ground truth)
+    assert len(calls) == model.decoder.num_layers + 1
+
+
+def test_bf16_autocast_losses_finite_and_close_to_fp32():
+    """Tiny Cross-DINO (CCTM + Boost) under CPU bf16 autocast. The denoising
+    and encoder-proposal terms keep their targets, so they agree with fp32
+    to 2% (bf16 keeps 8 mantissa bits, ~0.4% per rounding); the matched
+    queries' terms may change their Hungarian matching under bf16 and are
+    only required to be finite. Boost runs in fp32: its losses are fp32."""
+    model = build(tiny_model_cfg(cross=True, cctm=dict(type='CCTM'),
+                                 loss_cls=BOOST)).train()
+    inputs, samples = fake_batch()
+    ref = run_loss(model, inputs, samples)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = run_loss(model, inputs, samples)
+    total = sum(v for k, v in got.items() if 'loss' in k)
+    total.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    for k in ref:
+        assert torch.isfinite(got[k]).all(), k
+        if 'loss_cls' in k:
+            assert got[k].dtype == torch.float32, k
+        if k.startswith(('dn_', 'd0.dn_', 'enc_')):
+            torch.testing.assert_close(got[k], ref[k], rtol=0.02, atol=0)
+
+
+def test_boost_gets_boxes_normalised_by_the_unpadded_image(monkeypatch):
+    """The matched ground-truth boxes handed to Boost are the image's boxes
+    as cxcywh divided by its img_shape (not the padded batch shape), by hand;
+    predicted boxes are normalised cxcywh in [0, 1]."""
+    from crossdino.models.losses import BoostLoss
+    shapes = ((40, 56), (56, 72))  # both smaller than the 64x80 padding
+    inputs, samples = fake_batch(shapes=shapes, num_gts=(3, 2))
+    hand = []
+    for (h, w), s in zip(shapes, samples):
+        x1, y1, x2, y2 = s.gt_instances.bboxes.unbind(-1)
+        hand.append(torch.stack([(x1 + x2) / 2 / w, (y1 + y2) / 2 / h,
+                                 (x2 - x1) / w, (y2 - y1) / h], -1))
+    calls = []
+    orig = BoostLoss.forward
+
+    def spy(self, pred, target, *args, pred_bboxes=None, gt_bboxes=None,
+            **kwargs):
+        calls.append((target, pred_bboxes.detach(), gt_bboxes))
+        return orig(self, pred, target, *args, pred_bboxes=pred_bboxes,
+                    gt_bboxes=gt_bboxes, **kwargs)
+
+    monkeypatch.setattr(BoostLoss, 'forward', spy)
+    model = build(tiny_model_cfg(cross=True, loss_cls=BOOST)).train()
+    run_loss(model, inputs, samples)
+    num_classes = model.bbox_head.num_classes
+    assert len(calls) >= 3  # encoder proposals, decoder layers, DN queries
+    for labels, pred, gt in calls:
+        assert pred.min() >= 0 and pred.max() <= 1
+        per_image = len(labels) // 2
+        for i in range(2):
+            rows = slice(i * per_image, (i + 1) * per_image)
+            pos = labels[rows] < num_classes
+            assert pos.any()
+            # every positive's target is one of image i's boxes, exactly
+            dist = torch.cdist(gt[rows][pos], hand[i])
+            assert dist.min(dim=1).values.max() < 1e-6
+
+
+def test_own_loss_bodies_equal_dino_for_every_term():
+    """A focal loss that claims to need boxes sends every term (encoder
+    proposals, each decoder layer, DN queries) through CrossDINOHead's own
+    target -> loss path, the one Boost uses; every term must equal mmdet's
+    DINO with its plain focal loss."""
+    from mmdet.models.losses import FocalLoss
+
+    class BoxAwareFocal(FocalLoss):
+        needs_bboxes = True
+
+        def forward(self, *args, pred_bboxes=None, gt_bboxes=None, **kwargs):
+            assert pred_bboxes is not None and gt_bboxes is not None
+            return super().forward(*args, **kwargs)
+
+    MODELS.register_module('BoxAwareFocalForTest', module=BoxAwareFocal,
+                           force=True)
+    focal = dict(use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0)
+    dino = build(tiny_model_cfg(cross=False))
+    cross = build(tiny_model_cfg(
+        cross=True, loss_cls=dict(type='BoxAwareFocalForTest', **focal)))
+    cross.load_state_dict(dino.state_dict())
+    inputs, samples = fake_batch()
+    l_dino = run_loss(dino.train(), inputs, samples)
+    l_cross = run_loss(cross.train(), inputs, samples)
+    assert l_dino.keys() == l_cross.keys()
+    for k in l_dino:
+        torch.testing.assert_close(l_cross[k].reshape(()),
+                                   l_dino[k].reshape(()), msg=k)

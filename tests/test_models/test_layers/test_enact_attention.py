@@ -61,6 +61,38 @@ def test_sign_regions_hand_made():
     assert n.tolist() == [4, 3]
 
 
+def test_sign_regions_split_long_runs():
+    pos = torch.tensor([[1] * 7 + [0] * 2 + [1]], dtype=torch.bool)
+    pad = torch.tensor([[0] * 3 + [1] + [0] * 6], dtype=torch.bool)
+    ids, n = sign_regions(pos, max_run_length=3)
+    assert ids.tolist() == [[0, 0, 0, 1, 1, 1, 2, 3, 3, 4]]
+    assert n.tolist() == [5]
+    # padding restarts the count: tokens 4-6 are a new run of 3
+    ids, n = sign_regions(pos, pad, max_run_length=3)
+    assert ids.tolist() == [[0, 0, 0, -1, 1, 1, 1, 2, 2, 3]]
+
+
+def test_overflow_merges_neighbours_evenly():
+    """A cap below the cluster count merges neighbouring clusters: every
+    slot is used, and the clusters stay in order (issue 15: the surplus used
+    to pile into the last slot)."""
+    attn = make_attn(sigma=0.5)
+    x, pos = alternating_keys(1, 40)
+    with torch.no_grad():
+        attn.pdf.weight.zero_()
+        attn.pdf.weight[0, 0] = 1.
+    n = int(attn.cluster(x + pos, x)['num_clusters'])
+    assert n > 20
+    attn.max_clusters = 8
+    cl = attn.cluster(x + pos, x)
+    ids = cl['cluster_ids'][0]
+    assert cl['overflow'].all() and cl['key'].shape == (1, 8, D)
+    assert (ids.diff() >= 0).all()  # in order
+    sizes = torch.bincount(ids, minlength=8)
+    assert (sizes > 0).all() and sizes.max() <= 2 * sizes.min() + 2
+    assert not cl['key_padding_mask'].any()
+
+
 def test_bump_pdf_gives_peak_region():
     """A unimodal hand-made p.d.f. -> 3 regions: flank / peak / flank, the
     peak region centred on the mode ([-1, 2, -1] > 0 where concave)."""
@@ -206,6 +238,111 @@ def test_sync_free_caps():
     assert cl['key'].shape == (B, 3, D)
     assert cl['overflow'].all()
     assert attn(x, query_pos=pos, key_padding_mask=pad).shape == x.shape
+
+
+@pytest.mark.parametrize('max_clusters,expected', [
+    (None, ['d2h aten._local_scalar_dense.default']),  # the documented read
+    (12, []), (1.0, [])])
+def test_host_syncs_per_forward(max_clusters, expected):
+    """The fixed-shape modes read nothing back from the device and build no
+    device tensor from host data; the default reads the cluster count once
+    (issue 15: a ``new_tensor`` in the statistics used to copy every call)."""
+    from crossdino.utils import HostSyncRecorder
+    attn = make_attn(sigma=1.0, max_clusters=max_clusters)
+    B, H, W = 2, 4, 10
+    x, pos = torch.randn(2, B, H * W, D).unbind(0)
+    pad = rows_padding(B, H, W, [10, 7])
+    with HostSyncRecorder() as rec:
+        attn(x, query_pos=pos, key_padding_mask=pad)
+    assert rec.syncs == expected
+
+
+def test_image_alone_equals_image_in_a_padded_batch():
+    """Issue 15: the same image alone and in a padded batch (padding columns
+    between its rows, padding rows below) must cluster the same way and give
+    the same outputs; the 1-D filter runs over the valid tokens only."""
+    attn = make_attn(sigma=2.0)
+    g = torch.Generator().manual_seed(3)
+    h, w, H, W = 5, 7, 6, 11
+    x = torch.randn(1, h, w, D, generator=g)
+    pos = torch.randn(1, h, w, D, generator=g)
+    alone = attn(x.flatten(1, 2), query_pos=pos.flatten(1, 2))
+    ids_alone = attn.cluster((x + pos).flatten(1, 2), x.flatten(1, 2))[
+        'cluster_ids']
+    big_x = torch.randn(2, H, W, D, generator=g)
+    big_pos = torch.randn(2, H, W, D, generator=g)
+    big_x[0, :h, :w], big_pos[0, :h, :w] = x[0], pos[0]
+    mask = torch.ones(2, H, W, dtype=torch.bool)
+    mask[0, :h, :w] = False
+    mask[1, :, :9] = False
+    mask = mask.flatten(1)
+    out = attn(big_x.flatten(1, 2), query_pos=big_pos.flatten(1, 2),
+               key_padding_mask=mask)
+    ids = attn.cluster((big_x + big_pos).flatten(1, 2), big_x.flatten(1, 2),
+                       mask)['cluster_ids']
+    assert torch.equal(ids[0][~mask[0]], ids_alone[0])
+    torch.testing.assert_close(out[0][~mask[0]], alone[0], rtol=0, atol=1e-5)
+
+
+def test_bf16_autocast_gives_the_fp32_regions():
+    """Issue 15: self-information, smoothing, sign and regions run in fp32
+    with autocast off, so bf16 autocast clusters exactly as fp32 does."""
+    attn = make_attn(sigma=5.0)
+    g = torch.Generator().manual_seed(4)
+    B, H, W = 2, 20, 30
+    x, pos = torch.randn(2, B, H * W, D, generator=g).unbind(0)
+    pad = rows_padding(B, H, W, [30, 22])
+    ref = attn.cluster(x + pos, x, pad)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = attn.cluster(x + pos, x, pad)
+        out = attn(x, query_pos=pos, key_padding_mask=pad)
+    assert torch.equal(got['cluster_ids'], ref['cluster_ids'])
+    assert got['smoothed'].dtype == torch.float32
+    assert torch.isfinite(out).all()
+
+
+def _numpy_regions(logits, sigma):
+    """Steps 1-6 in numpy, written from the paper, not from the module:
+    softmax -> -p ln p -> Gaussian (3 sigma, zero padded) -> [-1, 2, -1] ->
+    > 0 -> maximal runs (itertools.groupby)."""
+    import itertools
+
+    import numpy as np
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    info = -p * np.log(p)
+    half = math.ceil(3 * sigma)
+    taps = np.exp(-np.arange(-half, half + 1)**2 / (2 * sigma**2))
+    smoothed = np.convolve(info, taps / taps.sum(), mode='same')
+    second = np.convolve(smoothed, [-1., 2., -1.], mode='same')
+    ids, run = [], 0
+    for i, (_, group) in enumerate(itertools.groupby(second > 0)):
+        ids += [i] * len(list(group))
+    return np.array(ids)
+
+
+@pytest.mark.parametrize('sigma', [1.0, 2.5, 5.0])
+def test_regions_match_an_independent_numpy_reference(sigma):
+    """Clusters the smoothed signal, not the raw one (a module that skipped
+    the smoothing would give several times as many regions)."""
+    attn = make_attn(sigma=sigma)
+    with torch.no_grad():  # p.d.f. logit = channel 0 of the key
+        attn.pdf.weight.zero_()
+        attn.pdf.weight[0, 0] = 1.
+        attn.pdf.bias.zero_()
+    g = torch.Generator().manual_seed(5)
+    N = 400
+    key = torch.randn(1, N, D, generator=g, dtype=torch.float64)
+    # a smooth landscape plus noise: structure at several scales
+    t = torch.arange(N, dtype=torch.float64)
+    key[0, :, 0] = 2 * torch.sin(t / 23) + torch.sin(t / 7) \
+        + 0.3 * torch.randn(N, generator=g, dtype=torch.float64)
+    attn.double()
+    ids = attn.cluster(key, key)['cluster_ids'][0].numpy()
+    ref = _numpy_regions(key[0, :, 0].numpy(), sigma)
+    assert (ids == ref).all()
+    raw = _numpy_regions(key[0, :, 0].numpy(), 1e-3)  # no smoothing
+    assert raw.max() > 1.5 * ref.max()
 
 
 def test_attn_mask_rejected():

@@ -41,9 +41,12 @@ def _grn(x, grn, valid, level_of_token=None):
 
 
 def _coder(x, coder, valid, level_of_token=None):
-    x = _grn(x, coder.grn, valid, level_of_token)
-    return F.linear(F.gelu(F.linear(x, coder.fc1.weight, coder.fc1.bias)),
-                    coder.fc2.weight, coder.fc2.bias)
+    if coder.grn_position == 'input':   # GRN -> FC -> GELU -> FC
+        x = _grn(x, coder.grn, valid, level_of_token)
+    x = F.gelu(F.linear(x, coder.fc1.weight, coder.fc1.bias))
+    if coder.grn_position == 'hidden':  # FC -> GELU -> GRN -> FC
+        x = _grn(x, coder.grn, valid, level_of_token)
+    return F.linear(x, coder.fc2.weight, coder.fc2.bias)
 
 
 def reference(m, e, b, mask, per_level=False):
@@ -88,10 +91,13 @@ CASES = [('twice', 'gates', False), ('twice', 'features', False),
          ('once', 'gates', False), ('mlp', 'gates', False)]
 
 
+@pytest.mark.parametrize('grn_position', ['input', 'hidden'])
 @pytest.mark.parametrize('mode,eq3,per_level', CASES)
-def test_matches_reference(mode, eq3, per_level):
+def test_matches_reference(mode, eq3, per_level, grn_position):
     m = _randomise(CCTM(C, mlp_ratio=2, mode=mode, eq3_inputs=eq3,
-                        grn_per_level=per_level))
+                        grn_per_level=per_level, grn_position=grn_position))
+    if grn_position == 'hidden':  # GRN on the 2C hidden channels
+        assert m.coder_e.grn.gamma.shape == (2 * C, )
     e, b, mask = _inputs()
     out = m(e, b, mask, LEVEL_START)
     ref = reference(m, e, b, mask, per_level)
@@ -129,8 +135,14 @@ def test_params_and_modes():
     # DINO-R50 47M); the ablation variants are smaller.
     assert 1.0e6 < n['twice'] < 1.3e6
     assert n['mlp'] < n['once'] < n['twice']
-    with pytest.raises(AssertionError):
-        CCTM(mode='thrice')
+    for kwargs, match in ((dict(mode='thrice'), "mode.*'thrice'"),
+                          (dict(eq3_inputs='all'), "eq3_inputs.*'all'"),
+                          (dict(grn_position='after'), "grn_position"),
+                          (dict(mlp_ratio=0), 'mlp_ratio')):
+        with pytest.raises(ValueError, match=match):
+            CCTM(**kwargs)
+    with pytest.raises(ValueError, match='level_start_index'):
+        CCTM(C, grn_per_level=True)(*_inputs()[:2])
 
 
 def test_gradients_reach_every_parameter():

@@ -1,0 +1,3 @@
+from .boost_loss_cost import BoostLossCost
+
+__all__ = ['BoostLossCost']

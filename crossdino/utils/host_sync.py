@@ -1,0 +1,62 @@
+"""Find the host-device synchronisations of a forward pass on any device.
+
+On a GPU, reading a tensor's value on the host (``.item()``, ``int(t)``,
+``nonzero``, boolean-mask indexing, ``unique``) waits for every queued
+kernel, and building a device tensor from Python data (``x.new_tensor(3)``,
+``torch.tensor(...)``) is a blocking copy from pageable host memory. Both
+stall the GPU's queue. :class:`HostSyncRecorder` records the ATen calls that
+do either, on the CPU as well (where they cost nothing, so they go unnoticed
+until the GPU run), which lets a CPU unit test fail on a new one::
+
+    with HostSyncRecorder() as rec:
+        module(x)
+    assert rec.syncs == [], rec.syncs
+
+It is a ``TorchDispatchMode``: it sees the ops that autograd and the Python
+layer dispatch, so it also catches syncs inside library code. ``torch.cuda.
+set_sync_debug_mode('error')`` is the GPU-side check.
+"""
+from typing import List
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+aten = torch.ops.aten
+
+# Ops whose result needs values on the host (device -> host).
+DEVICE_TO_HOST = {
+    aten._local_scalar_dense.default,  # .item(), int(t), float(t), bool(t)
+    aten.nonzero.default,
+    aten.masked_select.default,
+    aten._unique2.default,
+    aten.unique_consecutive.default,
+    aten.unique_dim.default,
+    aten.repeat_interleave.Tensor,  # output size read from the counts
+}
+# Ops that move Python data into a tensor (host -> device copy on a GPU).
+HOST_TO_DEVICE = {aten.lift_fresh.default, aten.lift_fresh_copy.default}
+
+
+class HostSyncRecorder(TorchDispatchMode):
+    """Records the host-device synchronising ATen ops called inside it.
+
+    Attributes:
+        syncs (list[str]): ``'<direction> <op>'`` per call, in order, with
+            direction ``'d2h'`` or ``'h2d'``; boolean-mask indexing appears
+            as ``'d2h aten.index.Tensor (bool mask)'``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.syncs: List[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in DEVICE_TO_HOST:
+            self.syncs.append(f'd2h {func}')
+        elif func in HOST_TO_DEVICE:
+            self.syncs.append(f'h2d {func}')
+        elif func is aten.index.Tensor and any(
+                i is not None and i.dtype == torch.bool for i in args[1]):
+            self.syncs.append(f'd2h {func} (bool mask)')
+        return func(*args, **kwargs)

@@ -1,0 +1,69 @@
+"""Forward passes of the project's modules make no host-device
+synchronisation (``crossdino.utils.HostSyncRecorder``): a new ``.item()``,
+``nonzero``, boolean-mask index or tensor built from host data fails here,
+on the CPU, before it stalls a GPU. ENACT's own cases (one documented read
+in its default mode) are in ``test_layers/test_enact_attention.py``."""
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+
+import crossdino  # noqa: F401
+from crossdino.utils import HostSyncRecorder
+
+register_all_modules()
+
+
+def _cctm():
+    m = MODELS.build(dict(type='CCTM', embed_dims=32, grn_per_level=True))
+    x = torch.randn(2, 50, 32)
+    mask = torch.zeros(2, 50, dtype=torch.bool)
+    mask[1, 40:] = True
+    starts = torch.tensor([0, 30, 45, 48])
+    return lambda: m(x, x, mask, starts)
+
+
+def _boost_loss():
+    loss = MODELS.build(dict(type='BoostLoss', beta=0.1))
+    g = torch.Generator().manual_seed(0)
+    pred = torch.randn(10, 5, generator=g, requires_grad=True)
+    labels = torch.randint(0, 6, (10, ), generator=g)  # 5 = background
+    boxes = torch.rand(2, 10, 4, generator=g)
+
+    def run():
+        loss(pred, labels, torch.ones(10), avg_factor=3.,
+             pred_bboxes=boxes[0], gt_bboxes=boxes[1]).backward()
+    return run
+
+
+def _clap_strip_mlp():
+    m = MODELS.build(dict(type='CLAPStripMLP', arch='tiny_light',
+                          out_indices=(1, 2, 3), clap_mode='mlp_dino',
+                          init_cfg=None)).eval()
+    x = torch.randn(1, 3, 200, 264)  # not a multiple of the tiles
+
+    def run():
+        with torch.no_grad():
+            m(x)
+    return run
+
+
+@pytest.mark.parametrize('make', [_cctm, _boost_loss, _clap_strip_mlp],
+                         ids=['cctm', 'boost_loss', 'clap_strip_mlp'])
+def test_forward_has_no_host_sync(make):
+    run = make()
+    with HostSyncRecorder() as rec:
+        run()
+    assert rec.syncs == []
+
+
+def test_recorder_sees_each_kind_of_sync():
+    x = torch.randn(5)
+    with HostSyncRecorder() as rec:
+        x.new_tensor(3)
+        int(x.argmax())
+        x[x > 0]
+        x.new_full((2, ), 3.)  # a fill: no copy
+    assert rec.syncs == ['h2d aten.lift_fresh.default',
+                         'd2h aten._local_scalar_dense.default',
+                         'd2h aten.index.Tensor (bool mask)']
