@@ -240,7 +240,8 @@ class HMPEDINO(DINO):
         return weight, bias
 
     def select_queries(self, enc_outputs_class: Tensor,
-                       heat: Optional[Tensor]) -> Tensor:
+                       heat: Optional[Tensor],
+                       valid: Optional[Tensor] = None) -> Tensor:
         """Indices (bs, num_queries) of the encoder tokens that become
         queries, by ``query_selection``.
 
@@ -248,6 +249,9 @@ class HMPEDINO(DINO):
             enc_outputs_class (Tensor): (bs, N, num_classes) logits.
             heat (Tensor, optional): H_mixed (bs, N); required unless
                 the selection is 'class'.
+            valid (Tensor, optional): (bs, N) bool, False where DINO's
+                proposal is invalid (padding, or a box too close to the
+                border: its coordinates are +inf); those rank last.
         """
         # fp32: under autocast fp16 spacing near 1 (~5e-4) ties close scores
         score = enc_outputs_class.max(-1)[0].float()
@@ -260,6 +264,8 @@ class HMPEDINO(DINO):
             hot = heat > self.positional_encoding.tau
             score = torch.where(hot, 1 + score.sigmoid() * heat,
                                 score.sigmoid())
+        if valid is not None:
+            score = score.masked_fill(~valid, float('-inf'))
         return torch.topk(score, k=self.num_queries, dim=1)[1]
 
     def pre_decoder(self,
@@ -283,7 +289,9 @@ class HMPEDINO(DINO):
         enc_outputs_class = self.bbox_head.cls_branches[branch](output_memory)
         enc_outputs_coord_unact = self.bbox_head.reg_branches[branch](
             output_memory) + output_proposals
-        topk = self.select_queries(enc_outputs_class, heat)
+        # invalid proposals are +inf (a reference box of (1, 1, 1, 1))
+        valid = torch.isfinite(output_proposals).all(-1)
+        topk = self.select_queries(enc_outputs_class, heat, valid)
         gather = lambda x: torch.gather(  # noqa: E731
             x, 1, topk.unsqueeze(-1).expand(-1, -1, x.size(-1)))
         topk_score = gather(enc_outputs_class)

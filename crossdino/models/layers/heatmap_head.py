@@ -94,12 +94,16 @@ class HeatmapHead(BaseModule):
     def forward(self, feats: Sequence[Tensor]
                 ) -> Tuple[List[Tensor], List[Tensor]]:
         """Per level (bs, in, h, w) -> H_class (bs, C, h, w) and H_bbox
-        (bs, 1, h, w), both sigmoid probabilities in [1e-4, 1 - 1e-4]."""
+        (bs, 1, h, w), both fp32 sigmoid probabilities in [1e-4, 1 - 1e-4]."""
         h_cls, h_box = [], []
         for x in feats:
             x = self.conv(x)
-            h_cls.append(self.cls_out(x).sigmoid().clamp(1e-4, 1 - 1e-4))
-            h_box.append(self.bbox_out(x).sigmoid().clamp(1e-4, 1 - 1e-4))
+            # fp32 under autocast: 1 - 1e-4 rounds to 1.0 in fp16, and the
+            # focal loss of a background pixel at p = 1 is inf
+            h_cls.append(self.cls_out(x).float().sigmoid().clamp(
+                1e-4, 1 - 1e-4))
+            h_box.append(self.bbox_out(x).float().sigmoid().clamp(
+                1e-4, 1 - 1e-4))
         return h_cls, h_box
 
     def loss(self, h_cls: List[Tensor], h_box: List[Tensor],

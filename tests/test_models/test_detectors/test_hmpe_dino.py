@@ -169,6 +169,32 @@ def test_hidq_reference_points_from_hottest_tokens():
                                model.query_embedding.weight)
 
 
+@pytest.mark.parametrize('mode', ['heatmap', 'product', 'class'])
+def test_invalid_proposals_are_never_selected(mode):
+    """Issue 16: a hot padded column used to win heat ranking and give
+    queries the reference box (1, 1, 1, 1). Padded tokens and border
+    proposals (DINO sets them to +inf) must rank last."""
+    model = build(hmpe_cfg(dict(query_selection=mode))).eval()
+    g = torch.Generator().manual_seed(2)
+    shapes = torch.tensor([[6, 8], [3, 4]])
+    n = int(shapes.prod(1).sum())
+    memory = torch.randn(1, n, 256, generator=g)
+    mask = torch.zeros(1, n, dtype=torch.bool)
+    mask[0, :48].view(6, 8)[:, 6:] = True  # two padded columns, level 0
+    mask[0, 48:].view(3, 4)[:, 3:] = True
+    heat = torch.rand(1, n, generator=g) * 0.5
+    heat[mask] = 1.0  # the padding is the hottest
+    with torch.no_grad():
+        dec_in, _ = model.pre_decoder(memory, mask, shapes, heat=heat)
+        _, props = model.gen_encoder_output_proposals(memory, mask, shapes)
+    valid = torch.isfinite(props).all(-1)[0]
+    assert int(valid.sum()) >= model.num_queries
+    assert (dec_in['reference_points'][0] < 1).all()
+    top = model.select_queries(torch.zeros(1, n, 10), heat,
+                               valid[None])[0]
+    assert valid[top].all()
+
+
 def test_tiny_hmpe_dino_trains_and_predicts():
     model = build(hmpe_cfg(dict(query_selection='product')))
     optim = torch.optim.AdamW(model.parameters(), lr=1e-3)

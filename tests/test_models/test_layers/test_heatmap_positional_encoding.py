@@ -165,6 +165,36 @@ def test_heatmap_head_loss_ignores_padding():
         losses['loss_heatmap_cls']
 
 
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_heatmap_losses_finite_under_autocast(dtype):
+    """Issue 16: with a confident background logit (9) the fp16 sigmoid was
+    1.0 after the 1 - 1e-4 clamp (it rounds to 1 in fp16) and the focal loss
+    inf. The head's sigmoid and loss run in fp32: finite, and equal to the
+    fp32 loss up to the autocast convolutions' rounding."""
+    torch.manual_seed(0)
+    head = HeatmapHead(in_channels=8, feat_channels=8, num_classes=3)
+    head.init_weights()
+    with torch.no_grad():
+        head.cls_out.bias.fill_(9.)
+        head.bbox_out.bias.fill_(9.)
+    s = DetDataSample(metainfo=dict(img_shape=(32, 32),
+                                    batch_input_shape=(32, 32)))
+    s.gt_instances = InstanceData(bboxes=torch.tensor([[4., 4., 12., 12.]]),
+                                  labels=torch.tensor([1]))
+    feats = [torch.rand(1, 8, 8, 8), torch.rand(1, 8, 4, 4)]
+    ref = head.loss(*head(feats), [s])
+    try:
+        with torch.autocast('cpu', dtype=dtype):
+            h_cls, h_box = head(feats)
+            got = head.loss(h_cls, h_box, [s])
+    except RuntimeError as e:  # an op without a CPU kernel for this dtype
+        pytest.skip(f'CPU autocast {dtype}: {e}')
+    assert h_cls[0].dtype == torch.float32
+    for k in ref:
+        assert torch.isfinite(got[k]), k
+        torch.testing.assert_close(got[k], ref[k], rtol=0.02, atol=0)
+
+
 def _tiny_score_fn(seed=0):
     g = torch.Generator().manual_seed(seed)
     w1 = torch.randn(2, 2, 3, 3, generator=g, dtype=torch.float64)
