@@ -7,5 +7,9 @@ _base_ = [
 ]
 num_classes = 1
 
-model = dict(bbox_head=dict(num_classes=num_classes))
+# WiderPerson's AP, recall and miss rate count every detection: return all
+# the head has (900 queries x 1 class).
+model = dict(
+    bbox_head=dict(num_classes=num_classes),
+    test_cfg=dict(max_per_img=900))
 auto_scale_lr = dict(base_batch_size=8)

@@ -37,5 +37,6 @@ model = dict(
                 dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
                 dict(type='IoUCost', iou_mode='giou', weight=2.0)
             ])),
-    # the metric counts up to 1500 per image (300 queries x 10 classes)
+    # the metric counts up to 1500 per image; the head can return 3000
+    # (top-k over 300 queries x 10 classes)
     test_cfg=dict(max_per_img=1500))

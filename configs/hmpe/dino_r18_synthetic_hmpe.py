@@ -10,4 +10,5 @@ model = dict(
         tau=0.3,
         mask_filter=True,
         mohfe=True,
-        query_selection='heatmap'))
+        heat_norm='minmax_levels',
+        query_selection='class'))  # HIDQ content at DINO's class top-k

@@ -13,8 +13,10 @@ until the GPU run), which lets a CPU unit test fail on a new one::
     assert rec.syncs == [], rec.syncs
 
 It is a ``TorchDispatchMode``: it sees the ops that autograd and the Python
-layer dispatch, so it also catches syncs inside library code. ``torch.cuda.
-set_sync_debug_mode('error')`` is the GPU-side check.
+layer dispatch, so it also catches syncs inside library code. It cannot see
+``.tolist()``, ``.cpu()`` or ``.numpy()`` of a CPU tensor (no ATen op runs),
+so ``torch.cuda.set_sync_debug_mode('error')`` on a GPU stays the complete
+check.
 """
 from typing import List
 
@@ -31,8 +33,12 @@ DEVICE_TO_HOST = {
     aten._unique2.default,
     aten.unique_consecutive.default,
     aten.unique_dim.default,
-    aten.repeat_interleave.Tensor,  # output size read from the counts
+    aten.bincount.default,  # output size read from the maximum
+    aten.equal.default,
 }
+# Ops that sync when given a boolean (or uint8) mask as an index.
+MASK_INDEXED = {aten.index.Tensor, aten.index_put.default,
+                aten.index_put_.default, aten._index_put_impl_.default}
 # Ops that move Python data into a tensor (host -> device copy on a GPU).
 HOST_TO_DEVICE = {aten.lift_fresh.default, aten.lift_fresh_copy.default}
 
@@ -56,7 +62,11 @@ class HostSyncRecorder(TorchDispatchMode):
             self.syncs.append(f'd2h {func}')
         elif func in HOST_TO_DEVICE:
             self.syncs.append(f'h2d {func}')
-        elif func is aten.index.Tensor and any(
-                i is not None and i.dtype == torch.bool for i in args[1]):
+        elif (func is aten.repeat_interleave.Tensor
+              and kwargs.get('output_size') is None):
+            self.syncs.append(f'd2h {func}')  # size read from the counts
+        elif func in MASK_INDEXED and any(
+                i is not None and i.dtype in (torch.bool, torch.uint8)
+                for i in args[1]):
             self.syncs.append(f'd2h {func} (bool mask)')
         return func(*args, **kwargs)

@@ -154,26 +154,25 @@ def test_ablate_rerun_resumes_and_work_dir_is_the_callers(tmp_path,
     assert str(run_dir / 'epoch_3.pth') in again[1]  # tests that checkpoint
 
 
-def _metric_limit(evaluator) -> int:
-    """Most detections per image a metric counts (0: no limit of its own).
+def _metric_limit(evaluator) -> float:
+    """Most detections per image a metric counts (inf: every detection).
 
     ``max_dets`` of the COCO-style metrics (their default when the config
-    omits it), capped by a patch merge's ``max_per_img``.
+    omits it), capped by a patch merge's ``max_per_img``; a metric without
+    ``max_dets`` (WiderPerson's AP, recall and miss rate) counts them all.
     """
     import inspect
 
     from mmdet.registry import METRICS
     if isinstance(evaluator, (list, tuple)):
-        return max((_metric_limit(e) for e in evaluator), default=0)
+        return max(_metric_limit(e) for e in evaluator)
     if evaluator.type == 'PatchMergeMetric':
-        inner = _metric_limit(evaluator.metric)
-        cap = evaluator.get('max_per_img')
-        return min(inner, cap) if cap else inner
+        return min(_metric_limit(evaluator.metric),
+                   evaluator.get('max_per_img') or math.inf)
     params = inspect.signature(METRICS.get(evaluator.type)).parameters
     if 'max_dets' not in params:
-        return 0
-    max_dets = evaluator.get('max_dets', params['max_dets'].default)
-    return max(max_dets)
+        return math.inf
+    return max(evaluator.get('max_dets', params['max_dets'].default))
 
 
 def _reachable_detections(model_cfg) -> int:
@@ -196,10 +195,12 @@ def test_model_returns_what_the_metric_counts(path):
     cfg = Config.fromfile(osp.join(ROOT, path))
     if 'model' not in cfg or 'test_evaluator' not in cfg:
         return
-    evaluators = [cfg.test_evaluator]
-    if 'val_evaluator' in cfg:
-        evaluators.append(cfg.val_evaluator)
-    if any(e.get('type') == 'CocoMetric' for e in evaluators):
+    evaluators = []
+    for key in ('val_evaluator', 'test_evaluator'):
+        e = cfg.get(key)
+        evaluators += list(e) if isinstance(e, (list, tuple)) else [e] * bool(e)
+    evaluators = [e for e in evaluators if e.type != 'CocoMetric']
+    if not evaluators:
         return
     model = cfg.model
     got = None

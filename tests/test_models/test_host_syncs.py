@@ -64,6 +64,11 @@ def test_recorder_sees_each_kind_of_sync():
         int(x.argmax())
         x[x > 0]
         x.new_full((2, ), 3.)  # a fill: no copy
+        y = x.clone()
+        y[x > 0] = x.new_zeros(())  # a device tensor: only the mask syncs
+        torch.bincount(x.argsort())
     assert rec.syncs == ['h2d aten.lift_fresh.default',
                          'd2h aten._local_scalar_dense.default',
-                         'd2h aten.index.Tensor (bool mask)']
+                         'd2h aten.index.Tensor (bool mask)',
+                         'd2h aten.index_put_.default (bool mask)',
+                         'd2h aten.bincount.default']

@@ -7,7 +7,7 @@ Detection (Zeng, arXiv 2504.13469), Sec. 3.1-3.2, Fig. 2-3. The data flow::
     img_feats -> HeatmapHead -> H_class, H_bbox per level (trained, focal)
     pre_transformer -> [mask filter: feat_pos = Mask(H_mixed) * sine + lvl]
                     -> [MOHFE: feat += W [E_class || E_bbox]]
-    encoder -> pre_decoder [HIDQ: top-k by H_mixed, content from E_mixed]
+    encoder -> pre_decoder [HIDQ: DINO's top-k, content from E_mixed]
     decoder (3 or 6 layers) -> DINOHead
 
 What each switch of ``hmpe`` maps to, and where it deviates:
@@ -26,20 +26,23 @@ What each switch of ``hmpe`` maps to, and where it deviates:
   Deviation: the paper builds Q/K/V from the heatmap embeddings alone; here
   they are fused into the image tokens (the encoder still needs the image
   content). The projection is zero-initialised (training starts as DINO).
-- HIDQ (Eq. 8-9), ``query_selection``: DINO's top-k encoder tokens are
-  ranked by ``'class'`` (DINO: max class logit), ``'heatmap'`` (H_mixed) or
-  ``'product'`` (sigmoid class score x H_mixed; tokens with H_mixed <= tau
-  ranked after all hot ones, among themselves by class score). H_mixed here
-  is the raw mix of the head's probabilities: the mask filter's per-level
-  min-max would make every level's hottest token 1, background-only levels
-  included, and the ranking runs over all levels at once.
-  num_queries stays fixed, so cold tokens only fill slots left over. With
-  ``hidq_content`` the content queries become ``query_embedding +
-  W'_Q E_mixed`` (Eq. 8), E_mixed = H_mixed x the
-  selected encoder token (zero-initialised W'_Q): cold queries fall back to
-  the learned embedding ("suppressed"). Reference boxes stay DINO's encoder
-  proposals at the selected tokens; Eq. 9 is the decoder's deformable
-  cross-attention, unchanged.
+- HIDQ (Eq. 8-9). Eq. 8 initialises the *content* of the decoder queries
+  from the mixed heatmap; it does not choose query positions (the authors'
+  base selects them by class score). So by default (``query_selection=
+  'class'``) the positions are DINO's top-k by class logit and, with
+  ``hidq_content``, the content queries become ``query_embedding + W'_Q
+  E_mixed``, E_mixed = H_mixed x the selected encoder token (zero-
+  initialised W'_Q; cold tokens fall back to the learned embedding,
+  "suppressed"). Reference boxes stay DINO's encoder proposals; Eq. 9 is
+  the decoder's deformable cross-attention, unchanged.
+  Options: ``'heatmap'`` ranks the 3x3 peaks of H_class (max over
+  classes, every level, raw probabilities so that levels compare) above
+  ``tau`` first and fills the remaining slots by class score
+  (:func:`heat_peaks`); ranking raw H_mixed would let the H_bbox plateau
+  of every object of 16 px or more take the queries of tiny objects
+  (tested). ``'product'`` ranks sigmoid class score x H_mixed, tokens with
+  H_mixed <= tau after all hot ones. DINO's invalid proposals (padding,
+  border) are never selected. num_queries stays fixed.
 - Loss: ``HeatmapHead.loss`` (``loss_heatmap_cls``, ``loss_heatmap_bbox``)
   is added to DINO's losses.
 
@@ -67,6 +70,32 @@ HMPE_KEYS = PE_KEYS + ('heatmap_head', 'mask_filter', 'mohfe',
                        'query_selection', 'hidq_content', 'detach_heatmap')
 
 
+def heat_peaks(h_cls: List[Tensor],
+               masks: List[Optional[Tensor]]) -> Tensor:
+    """Local maxima of the class heatmap, per level, flattened like the
+    tokens: (bs, sum(h*w)), ``max_c H_class`` at a 3x3 local maximum of it,
+    0 elsewhere and on padding.
+
+    H_class is trained as a Gaussian at each object's centre on every
+    level, so every object, however small, makes a peak at its centre;
+    H_bbox (the box interior) is left out: for an object of 16 px or more it
+    forms a plateau of many hot tokens, which would outrank the peaks of
+    tiny objects.
+
+    Args:
+        h_cls (list[Tensor]): per level (bs, C, h, w) probabilities.
+        masks (list[Tensor | None]): per level (bs, h, w), True = padded.
+    """
+    out = []
+    for c, m in zip(h_cls, masks):
+        heat = c.amax(1, keepdim=True)
+        if m is not None:
+            heat = heat * ~m[:, None].bool()
+        peak = heat == F.max_pool2d(heat, 3, stride=1, padding=1)
+        out.append((heat * peak).flatten(1))
+    return torch.cat(out, 1)
+
+
 @MODELS.register_module()
 class HMPEDINO(DINO):
     """DINO + HMPE (mask filter, MOHFE, HIDQ).
@@ -75,7 +104,7 @@ class HMPEDINO(DINO):
         hmpe (dict, optional): None = plain DINO. Keys (defaults):
             ``heatmap_head`` (``dict(type='HeatmapHead')``; in_channels and
             num_classes default to the detector's), ``mask_filter`` (True),
-            ``mohfe`` (True), ``query_selection`` (``'heatmap'``, one of
+            ``mohfe`` (True), ``query_selection`` (``'class'``, one of
             'class' | 'heatmap' | 'product'), ``hidq_content`` (True),
             ``detach_heatmap`` (False: detection losses also train the
             heatmap head), and the :class:`HeatmapPositionalEncoding` keys
@@ -91,7 +120,7 @@ class HMPEDINO(DINO):
             if unknown:
                 raise ValueError(f'unknown hmpe keys {unknown}; expected '
                                  f'some of {list(HMPE_KEYS)}')
-            sel = cfg.setdefault('query_selection', 'heatmap')
+            sel = cfg.setdefault('query_selection', 'class')
             if sel not in SELECTIONS:
                 raise ValueError(f'hmpe.query_selection must be one of '
                                  f'{SELECTIONS}, got {sel!r}')
@@ -168,18 +197,18 @@ class HMPEDINO(DINO):
             heatmaps = self.heatmap_head(img_feats)
         encoder_inputs_dict, decoder_inputs_dict = self.pre_transformer(
             img_feats, batch_data_samples)
-        heat = self.apply_hmpe(encoder_inputs_dict, *heatmaps)
+        heat, rank = self.apply_hmpe(encoder_inputs_dict, *heatmaps)
         encoder_outputs_dict = self.forward_encoder(**encoder_inputs_dict)
         tmp_dec_in, head_inputs_dict = self.pre_decoder(
             **encoder_outputs_dict, batch_data_samples=batch_data_samples,
-            heat=heat)
+            heat=heat, rank=rank)
         decoder_inputs_dict.update(tmp_dec_in)
         decoder_outputs_dict = self.forward_decoder(**decoder_inputs_dict)
         head_inputs_dict.update(decoder_outputs_dict)
         return head_inputs_dict
 
     def apply_hmpe(self, encoder_inputs_dict: Dict, h_cls: List[Tensor],
-                   h_box: List[Tensor]) -> Tensor:
+                   h_box: List[Tensor]) -> Tuple[Tensor, Tensor]:
         """Mask filter and MOHFE, in place on ``encoder_inputs_dict``.
 
         Args:
@@ -189,9 +218,11 @@ class HMPEDINO(DINO):
             h_box (list[Tensor]): per level (bs, 1, h, w).
 
         Returns:
-            Tensor: the raw H_mixed (Eq. 4 without the per-level min-max
-            normalisation, so that levels compare) flattened like the
-            tokens, (bs, sum(h*w)), zero on padded tokens; HIDQ ranks it.
+            tuple[Tensor]: ``heat``, the raw H_mixed (Eq. 4 without
+            normalisation, so that levels compare), and ``rank``, what
+            heat-based query selection ranks (:func:`heat_peaks` for
+            ``'heatmap'``, else ``heat``); both flattened like the tokens,
+            (bs, sum(h*w)), zero on padded tokens.
         """
         if self.detach_heatmap:
             h_cls = [h.detach() for h in h_cls]
@@ -203,15 +234,14 @@ class HMPEDINO(DINO):
             m.view(bs, *b.shape[-2:])
             for m, b in zip(mask.split(sizes, 1), h_box)]
         pe = self.positional_encoding
-        # Raw mix: HIDQ ranks it over all levels, since per-level min-max
-        # makes every level's hottest token 1, also on a level without
-        # objects; the mask filter uses the normalised heat (Fig. 2).
+        # Raw mix, comparable across levels; the mask filter normalises it.
         raw = [pe.mix(c, b, m, normalize=False)
                for c, b, m in zip(h_cls, h_box, masks)]
         if self.mask_filter:
-            pos = [pe(m, input=b, heatmap=pe.normalize_heat(r, m))
+            pos = [pe(m, input=b, heatmap=h)
                    .flatten(2).transpose(1, 2) + self.level_embed[lvl]
-                   for lvl, (m, b, r) in enumerate(zip(masks, h_box, raw))]
+                   for lvl, (m, b, h) in enumerate(
+                       zip(masks, h_box, self.normalize_levels(raw, masks)))]
             encoder_inputs_dict['feat_pos'] = torch.cat(pos, 1)
         if self.mohfe is not None:
             weight, bias = self.mohfe_weight()
@@ -220,7 +250,31 @@ class HMPEDINO(DINO):
                    for c, b in zip(h_cls, h_box)]
             encoder_inputs_dict['feat'] = encoder_inputs_dict['feat'] + \
                 torch.cat(emb, 1)
-        return torch.cat([r.flatten(1) for r in raw], 1)
+        heat = torch.cat([r.flatten(1) for r in raw], 1)
+        if self.query_selection == 'heatmap':
+            return heat, heat_peaks(h_cls, masks)
+        return heat, heat
+
+    def normalize_levels(self, raw: List[Tensor],
+                         masks: List[Optional[Tensor]]) -> List[Tensor]:
+        """``heat_norm`` of the per-level raw H_mixed (bs, 1, h, w):
+        ``'minmax_levels'`` takes one min and max per image over the valid
+        pixels of all levels; other values normalise each level alone."""
+        pe = self.positional_encoding
+        if pe.heat_norm != 'minmax_levels':
+            return [pe.normalize_heat(r, m) for r, m in zip(raw, masks)]
+        flat = torch.cat([r.flatten(1) for r in raw], 1)
+        hi, lo = flat, flat
+        if masks[0] is not None:
+            valid = ~torch.cat([m.flatten(1) for m in masks], 1).bool()
+            hi = flat.masked_fill(~valid, float('-inf'))
+            lo = flat.masked_fill(~valid, float('inf'))
+        hi = hi.amax(1).view(-1, 1, 1, 1)
+        lo = lo.amin(1).view(-1, 1, 1, 1)
+        scale = (hi - lo).clamp(min=1e-6)
+        return [(r - lo) / scale if m is None else
+                (r - lo) / scale * ~m[:, None].bool()
+                for r, m in zip(raw, masks)]
 
     def mohfe_weight(self) -> Tuple[Tensor, Tensor]:
         """Eq. 5's ``W [conv_c(H_class) || conv_b(H_bbox)]`` composed into
@@ -247,8 +301,9 @@ class HMPEDINO(DINO):
 
         Args:
             enc_outputs_class (Tensor): (bs, N, num_classes) logits.
-            heat (Tensor, optional): H_mixed (bs, N); required unless
-                the selection is 'class'.
+            heat (Tensor, optional): (bs, N), what heat-based selection
+                ranks: peaks of H_class ('heatmap'), H_mixed ('product');
+                required unless the selection is 'class'.
             valid (Tensor, optional): (bs, N) bool, False where DINO's
                 proposal is invalid (padding, or a box too close to the
                 border: its coordinates are +inf); those rank last.
@@ -257,11 +312,12 @@ class HMPEDINO(DINO):
         score = enc_outputs_class.max(-1)[0].float()
         heat = None if heat is None else heat.float()
         mode = getattr(self, 'query_selection', 'class')
-        if mode == 'heatmap':
-            score = heat
+        tau = self.positional_encoding.tau
+        if mode == 'heatmap':  # peaks above tau first, then by class score
+            score = torch.where(heat > tau, 1 + heat, score.sigmoid())
         elif mode == 'product':
             # hot tokens first (by class x heat), then cold ones by class
-            hot = heat > self.positional_encoding.tau
+            hot = heat > tau
             score = torch.where(hot, 1 + score.sigmoid() * heat,
                                 score.sigmoid())
         if valid is not None:
@@ -273,11 +329,14 @@ class HMPEDINO(DINO):
                     memory_mask: Tensor,
                     spatial_shapes: Tensor,
                     batch_data_samples: OptSampleList = None,
-                    heat: Optional[Tensor] = None) -> Tuple[Dict]:
+                    heat: Optional[Tensor] = None,
+                    rank: Optional[Tensor] = None) -> Tuple[Dict]:
         """DINO's ``pre_decoder`` with HIDQ's query selection and content.
 
         Same inputs/outputs as :meth:`mmdet.models.DINO.pre_decoder`, plus
-        ``heat``: H_mixed, (bs, sum(h*w)), or None (plain DINO).
+        ``heat``: H_mixed, (bs, sum(h*w)), or None (plain DINO), which the
+        content queries read, and ``rank`` (default ``heat``), which heat-
+        based selection ranks (:meth:`apply_hmpe`).
         """
         if heat is None:
             return super().pre_decoder(memory, memory_mask, spatial_shapes,
@@ -291,7 +350,8 @@ class HMPEDINO(DINO):
             output_memory) + output_proposals
         # invalid proposals are +inf (a reference box of (1, 1, 1, 1))
         valid = torch.isfinite(output_proposals).all(-1)
-        topk = self.select_queries(enc_outputs_class, heat, valid)
+        topk = self.select_queries(enc_outputs_class,
+                                   heat if rank is None else rank, valid)
         gather = lambda x: torch.gather(  # noqa: E731
             x, 1, topk.unsqueeze(-1).expand(-1, -1, x.size(-1)))
         topk_score = gather(enc_outputs_class)

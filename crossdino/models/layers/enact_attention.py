@@ -317,8 +317,10 @@ class ENACTAttention(BaseModule):
         """Cluster batch-first key (with pos) and value, (B, N, C) each.
 
         Returns a dict with ``key``/``value`` (B, M, C), ``key_padding_mask``
-        (B, M), ``cluster_ids`` (B, N), ``num_clusters`` (B,), ``info`` and
-        ``smoothed`` (B, N), ``weights`` (B, N).
+        (B, M), ``cluster_ids`` (B, N), ``num_clusters`` (B,) (after the
+        cap: ``overflow`` (B,) flags the images whose sign regions were more
+        and got merged), ``info`` and ``smoothed`` (B, N), ``weights``
+        (B, N).
         """
         if key_padding_mask is not None:
             key_padding_mask = key_padding_mask.bool()

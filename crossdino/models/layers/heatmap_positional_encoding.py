@@ -21,9 +21,13 @@ Deviations from the paper, all switchable:
   an analysis tool (:func:`gradient_weighted_heatmap`).
 - A class heatmap with several channels (one per class) is reduced by a max
   over classes before mixing.
-- ``heat_norm='minmax'`` (Fig. 2: "applies norm, followed by upsampling")
-  rescales H_mixed per image and level to [0, 1] over the unpadded pixels
-  before thresholding; None uses the heat as is.
+- ``heat_norm='minmax_levels'`` (Fig. 2: "applies norm, followed by
+  upsampling"; the paper normalises one map per image) rescales H_mixed to
+  [0, 1] with one min and max per image over the unpadded pixels of all
+  levels together (:class:`HMPEDINO` does the joint part; a single map is
+  normalised on its own). ``'minmax'`` does it per level, which makes every
+  level's hottest token 1, a level without objects included. None uses the
+  heat as is.
 - ``soft=True`` replaces the hard mask by the gate
   ``sigmoid((H_mixed - tau) / soft_temperature)`` (differentiable).
 - Padded pixels (``mask`` True) are always cold: their encoding is zero.
@@ -39,6 +43,7 @@ from mmdet.registry import MODELS
 from torch import Tensor
 
 HeatmapInput = Union[Tensor, Tuple[Tensor, Tensor]]
+HEAT_NORMS = (None, 'minmax', 'minmax_levels')
 
 
 @MODELS.register_module()
@@ -63,8 +68,8 @@ class HeatmapPositionalEncoding(SinePositionalEncoding):
             Defaults to False (the paper's hard mask).
         soft_temperature (float): temperature of the soft gate.
             Defaults to 0.1.
-        heat_norm (str, optional): ``'minmax'`` or None. Defaults to
-            ``'minmax'``.
+        heat_norm (str, optional): ``'minmax_levels'``, ``'minmax'`` or
+            None (module docstring). Defaults to ``'minmax'``.
     """
 
     def __init__(self,
@@ -85,9 +90,9 @@ class HeatmapPositionalEncoding(SinePositionalEncoding):
                          offset, init_cfg)
         if not 0. <= mix_lambda <= 1.:
             raise ValueError(f'mix_lambda must be in [0, 1], got {mix_lambda}')
-        if heat_norm not in (None, 'minmax'):
+        if heat_norm not in HEAT_NORMS:
             raise ValueError(
-                f"heat_norm must be None or 'minmax', got {heat_norm!r}")
+                f'heat_norm must be one of {HEAT_NORMS}, got {heat_norm!r}')
         self.tau = tau
         self.soft = soft
         self.soft_temperature = soft_temperature
@@ -147,7 +152,7 @@ class HeatmapPositionalEncoding(SinePositionalEncoding):
             Tensor: (bs, 1, h, w).
         """
         valid = None if mask is None else ~mask[:, None].bool()
-        if self.heat_norm == 'minmax':
+        if self.heat_norm in ('minmax', 'minmax_levels'):
             flat = heat.flatten(1)
             vflat = None if valid is None else valid.flatten(1)
             hi = flat if vflat is None else flat.masked_fill(~vflat, -1e4)

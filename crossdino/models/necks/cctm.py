@@ -118,6 +118,9 @@ class ChannelCoder(nn.Module):
     def __init__(self, dims: int, hidden_dims: int,
                  grn_position: str = 'input') -> None:
         super().__init__()
+        if grn_position not in GRN_POSITIONS:
+            raise ValueError(f'ChannelCoder: grn_position must be one of '
+                             f'{GRN_POSITIONS}, got {grn_position!r}')
         self.grn_position = grn_position
         self.grn = MaskedGRN(dims if grn_position == 'input' else hidden_dims)
         self.fc1 = nn.Linear(dims, hidden_dims)

@@ -72,14 +72,15 @@ class BoostLossCost(BaseMatchCost):
                 the boxes are normalised by (as in the loss).
 
         Returns:
-            Tensor: (num_queries, num_gt) cost matrix.
+            Tensor: (num_queries, num_gt) fp32 cost matrix.
         """
         if img_meta is None or 'img_shape' not in img_meta:
             raise ValueError('BoostLossCost needs img_meta with img_shape')
         img_h, img_w = img_meta['img_shape'][:2]
-        logits = pred_instances.scores[:, gt_instances.labels]  # (nq, ng)
-        pred_size = _xyxy_size(pred_instances.bboxes, img_h, img_w)
-        gt_size = _xyxy_size(gt_instances.bboxes, img_h, img_w)
+        # fp32, as the loss: close costs must not tie by bf16 rounding
+        logits = pred_instances.scores.float()[:, gt_instances.labels]
+        pred_size = _xyxy_size(pred_instances.bboxes.float(), img_h, img_w)
+        gt_size = _xyxy_size(gt_instances.bboxes.float(), img_h, img_w)
         pos = boost_positive_term(logits, pred_size[:, None], gt_size[None],
                                   self.alpha, self.beta, self.gamma,
                                   self.pred_cs_mode)

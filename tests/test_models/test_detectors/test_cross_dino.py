@@ -248,10 +248,11 @@ def test_boost_consistent_matching_cost_trains(monkeypatch):
 
 def test_bf16_autocast_losses_finite_and_close_to_fp32():
     """Tiny Cross-DINO (CCTM + Boost) under CPU bf16 autocast. The denoising
-    and encoder-proposal terms keep their targets, so they agree with fp32
-    to 2% (bf16 keeps 8 mantissa bits, ~0.4% per rounding); the matched
-    queries' terms may change their Hungarian matching under bf16 and are
-    only required to be finite. Boost runs in fp32: its losses are fp32."""
+    queries' targets are fixed, so their terms (every decoder layer) agree
+    with fp32 to 2% (bf16 keeps 8 mantissa bits, ~0.4% per rounding); the
+    matched queries' and encoder proposals' terms go through a top-k and
+    the Hungarian matching, which bf16 may change, and are only required to
+    be finite. Boost runs in fp32: its losses are fp32."""
     model = build(tiny_model_cfg(cross=True, cctm=dict(type='CCTM'),
                                  loss_cls=BOOST)).train()
     inputs, samples = fake_batch()
@@ -266,7 +267,7 @@ def test_bf16_autocast_losses_finite_and_close_to_fp32():
         assert torch.isfinite(got[k]).all(), k
         if 'loss_cls' in k:
             assert got[k].dtype == torch.float32, k
-        if k.startswith(('dn_', 'd0.dn_', 'enc_')):
+        if 'dn_loss' in k:
             torch.testing.assert_close(got[k], ref[k], rtol=0.02, atol=0)
 
 

@@ -12,6 +12,7 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
 import crossdino  # noqa: F401
+from crossdino.models.detectors.hmpe_dino import heat_peaks as heat_peaks_fn
 from tests.conftest import padded_det_batch as fake_batch
 
 register_all_modules()
@@ -62,7 +63,7 @@ def _encoder_inputs(model, heat_value):
     plain = {k: v.clone() for k, v in enc.items() if v is not None}
     h_cls = [torch.full_like(f[:, :10], heat_value) for f in feats]
     h_box = [torch.full_like(f[:, :1], heat_value) for f in feats]
-    heat = model.apply_hmpe(enc, h_cls, h_box)
+    heat, _ = model.apply_hmpe(enc, h_cls, h_box)
     return feats, enc, plain, heat
 
 
@@ -95,25 +96,104 @@ def test_mask_filter_all_hot_all_cold_on_encoder_inputs():
                                    rtol=1e-4, atol=1e-4)
 
 
-def test_hidq_ranks_raw_heat_across_levels():
-    # level 0 holds an object (heat 0.9 at one cell), the other levels only
-    # background noise (0.10-0.12): min-max per level would make every
-    # level's noisiest cell 1; the returned (ranked) heat stays raw
+def _one_object_heatmaps(model, inputs, samples):
+    """Level 0 holds an object (heat 0.9 at one cell); every level holds
+    background noise in 0.10-0.12."""
+    feats = model.extract_feat(inputs)
+    enc, _ = model.pre_transformer(feats, samples)
+    g = torch.Generator().manual_seed(0)
+    h_box = [0.1 + 0.02 * torch.rand(f[:, :1].shape, generator=g)
+             for f in feats]
+    h_box[0][:, :, 2, 3] = 0.9
+    h_cls = [h.expand(-1, 10, -1, -1).clone() for h in h_box]
+    return feats, enc, h_cls, h_box
+
+
+def test_heat_ranking_reads_raw_peaks_across_levels():
+    """The ranked heat stays raw (levels compare): the object's cell is the
+    top peak, and the noise peaks of the other levels stay below tau, so
+    they are ranked by class score after it, not promoted."""
     model = build(hmpe_cfg(dict(query_selection='heatmap'))).eval()
     inputs, samples = fake_batch(shapes=((64, 80), (64, 80)))
     with torch.no_grad():
-        feats = model.extract_feat(inputs)
-        enc, _ = model.pre_transformer(feats, samples)
-        g = torch.Generator().manual_seed(0)
-        h_box = [0.1 + 0.02 * torch.rand(f[:, :1].shape, generator=g)
-                 for f in feats]
-        h_box[0][:, :, 2, 3] = 0.9
-        h_cls = [h.expand(-1, 10, -1, -1).clone() for h in h_box]
-        heat = model.apply_hmpe(enc, h_cls, h_box)
+        feats, enc, h_cls, h_box = _one_object_heatmaps(model, inputs,
+                                                        samples)
+        heat, rank = model.apply_hmpe(enc, h_cls, h_box)
     w0 = feats[0].shape[-1]
-    assert heat.argmax(1).tolist() == [2 * w0 + 3] * 2
-    torch.testing.assert_close(heat.max(1)[0], torch.full((2, ), 0.9))
-    assert heat[:, feats[0].shape[-2] * w0:].max() <= 0.12 + 1e-6
+    assert rank.argmax(1).tolist() == [2 * w0 + 3] * 2
+    torch.testing.assert_close(rank.max(1)[0], torch.full((2, ), 0.9))
+    assert rank[:, feats[0].shape[-2] * w0:].max() <= 0.12 + 1e-6
+    assert (rank <= heat + 1e-6).all()  # peaks are a subset of the heat
+    idx = model.select_queries(torch.zeros(2, heat.shape[1], 10), rank)
+    assert (idx[:, 0] == 2 * w0 + 3).all()
+
+
+@pytest.mark.parametrize('heat_norm,hot_levels', [('minmax_levels', [0]),
+                                                  ('minmax', [0, 1, 2, 3])])
+def test_mask_filter_normalises_jointly_over_levels(heat_norm, hot_levels):
+    """Issue 16: per-level min-max makes every level's noisiest token 1, so
+    levels without objects still get hot tokens; the joint min-max over an
+    image's levels keeps them cold. Padding stays out of the statistics."""
+    model = build(hmpe_cfg(dict(heat_norm=heat_norm, tau=0.5))).eval()
+    inputs, samples = fake_batch(shapes=((64, 80), (48, 64)))
+    with torch.no_grad():
+        feats, enc, h_cls, h_box = _one_object_heatmaps(model, inputs,
+                                                        samples)
+        masks = [m.view(2, *f.shape[-2:]) for m, f in zip(
+            enc['feat_mask'].split([f.shape[-2] * f.shape[-1]
+                                    for f in feats], 1), feats)]
+        raw = [model.positional_encoding.mix(c, b, m, normalize=False)
+               for c, b, m in zip(h_cls, h_box, masks)]
+        normed = model.normalize_levels(raw, masks)
+    hot = [lvl for lvl, n in enumerate(normed) if (n > 0.5).any()]
+    assert hot == hot_levels
+    for n, m in zip(normed, masks):
+        assert (n[:, 0][m] == 0).all()
+        assert n.max() <= 1 + 1e-6
+
+
+def test_heat_peaks_keep_very_tiny_objects_their_queries():
+    """Query recall by object size (issue 16). 12 very tiny objects (4 px)
+    and 3 large ones (64 px) on a stride-8 level, 20 queries; heatmaps = the
+    head's own targets, at full confidence for the large objects and, as a
+    trained head is less sure of tiny ones, 0.6 (class) and 0.3 (box) for
+    the tiny ones. H_bbox is a plateau of 1 over each large box (about 200
+    tokens of H_mixed 0.5, tiny centres 0.45): ranking raw H_mixed (the
+    former default) gives every query to the large boxes; ranking the peaks
+    of H_class gives every object a query at its centre."""
+    from crossdino.models.layers import heatmap_targets
+    model = build(hmpe_cfg(dict(query_selection='heatmap'))).eval()
+    k = torch.arange(12)
+    tiny_xy = torch.stack([k % 4 * 40 + 21., k // 4 * 40 + 141.], 1)
+    boxes = torch.cat([
+        torch.cat([tiny_xy, tiny_xy + 4], 1),
+        torch.tensor([[0., 0., 64., 64.], [96., 0., 160., 64.],
+                      [176., 0., 240., 64.]])])
+    labels = torch.arange(15) % 10
+
+    def targets(sel):
+        n = int(sel.sum())
+        return heatmap_targets(boxes[sel], labels[sel],
+                               torch.zeros(n).long(),
+                               torch.tensor([[256., 256.]]), (256, 256),
+                               (32, 32), 10, 0.09, 0.5)[:2]
+
+    is_tiny = torch.arange(15) < 12
+    (c_tiny, b_tiny), (c_large, b_large) = targets(is_tiny), targets(~is_tiny)
+    h_cls = torch.maximum(0.6 * c_tiny, c_large).clamp(1e-4, 1 - 1e-4)
+    h_box = torch.maximum(0.3 * b_tiny, b_large).clamp(1e-4, 1 - 1e-4)
+    raw = model.positional_encoding.mix(h_cls, h_box, normalize=False)
+    peaks = heat_peaks_fn([h_cls], [None])
+    centre = (((boxes[:, 1] + boxes[:, 3]) / 16).long() * 32
+              + ((boxes[:, 0] + boxes[:, 2]) / 16).long())
+
+    def recall(score):
+        idx = model.select_queries(torch.zeros(1, 1024, 10), score)[0]
+        return (idx[:, None] == centre).any(0)
+
+    assert int((raw > 0.49).sum()) > 150  # the plateau
+    assert not recall(raw.flatten(1))[:12].any()
+    assert recall(peaks).all()
 
 
 def test_learnable_lambda_without_gradient_path_is_rejected():
@@ -154,7 +234,7 @@ def test_hidq_reference_points_from_hottest_tokens():
     shapes = torch.tensor([[4, 5], [2, 3]])
     n = int(shapes.prod(1).sum())
     memory = torch.randn(1, n, 256, generator=g)
-    heat = torch.rand(1, n, generator=g)
+    heat = 0.35 + 0.65 * torch.rand(1, n, generator=g)  # all above tau
     with torch.no_grad():
         dec_in, head_in = model.pre_decoder(memory, None, shapes, heat=heat)
         out_mem, props = model.gen_encoder_output_proposals(
