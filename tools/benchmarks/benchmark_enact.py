@@ -1,10 +1,16 @@
 """Memory, time and key compression of DETR-R50 with and without ENACT.
 
-One invocation measures both detectors (``configs/enact/detr_r50_visdrone.py``
-and ``..._enact.py``): each runs in its own fresh worker process, one after
-the other, on the same batch, so that CPU peak RSS is not polluted by the
-other model; then both are timed in this process, interleaved. Per detector
-it reports
+One invocation measures three detectors: the baseline
+(``configs/enact/detr_r50_visdrone.py``), the same baseline with its
+encoder self-attention run without attention weights (``fair``), and ENACT
+(``..._enact.py``). mmcv's ``MultiheadAttention`` calls PyTorch's with
+``need_weights=True``, which materialises the head-averaged N x N weights
+and keeps PyTorch off its fused ``scaled_dot_product_attention`` path;
+ENACT never asks for the weights, so the fair comparison is ENACT against
+``fair`` (PyTorch's SDPA path). Each model runs in its own fresh worker
+process, one after the other, on the same batch, so that CPU peak RSS is
+not polluted by another model; then all are timed in this process,
+interleaved. Per detector it reports
 
 - peak memory of a training step (loss + backward + AdamW step): on CUDA
   ``torch.cuda.max_memory_allocated`` (reset after the warm-up); on CPU the
@@ -68,6 +74,8 @@ def parse_args(argv=None):
     p.add_argument('--device', help='default: cuda when available, else cpu')
     p.add_argument('--out', default=None, help='write the results as JSON')
     p.add_argument('--worker', default=None, help=argparse.SUPPRESS)
+    p.add_argument('--no-attn-weights', action='store_true',
+                   help=argparse.SUPPRESS)
     p.add_argument('--data-dir', default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -126,7 +134,19 @@ def load_batch(data_dir, shape, batch_size, num_gts, device):
     return inputs, samples
 
 
-def build(cfg_path, args):
+def drop_attention_weights(model) -> int:
+    """Run every mmcv ``MultiheadAttention`` of ``model`` with
+    ``need_weights=False`` (PyTorch's SDPA path); returns how many."""
+    import functools
+
+    from mmcv.cnn.bricks.transformer import MultiheadAttention
+    found = [m for m in model.modules() if isinstance(m, MultiheadAttention)]
+    for m in found:
+        m.attn.forward = functools.partial(m.attn.forward, need_weights=False)
+    return len(found)
+
+
+def build(cfg_path, args, no_attn_weights=False):
     """Model (random init, no download), its optimizer and the batch."""
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
@@ -143,6 +163,9 @@ def build(cfg_path, args):
     torch.manual_seed(0)
     model = MODELS.build(cfg)
     init_weights_quietly(model)
+    if no_attn_weights and not drop_attention_weights(model):
+        raise ValueError(f'{cfg_path}: no mmcv MultiheadAttention to run '
+                         'without attention weights')
     model.to(args.device)
     inputs, samples = load_batch(args.data_dir, args.shape, args.batch_size,
                                  args.num_gts, args.device)
@@ -178,7 +201,7 @@ def infer(model, batch, device) -> float:
 def worker(args) -> dict:
     """Peak memory of training steps of ONE model in a fresh process."""
     from crossdino.models.layers import ENACTAttention
-    model, optim, batch = build(args.worker, args)
+    model, optim, batch = build(args.worker, args, args.no_attn_weights)
     enact = [m for m in model.modules() if isinstance(m, ENACTAttention)]
     rss_before = rss_bytes() / 2**20
     for i in range(args.warmup + args.iters):
@@ -206,8 +229,8 @@ def worker(args) -> dict:
 def timing(args) -> dict:
     """Both models in this process, steps interleaved (A, B, A, B, ...) so
     that the load of a shared machine hits both alike; medians."""
-    models = {name: build(cfg, args)
-              for name, cfg in (('base', args.base), ('enact', args.enact))}
+    models = {name: build(cfg, args, no_weights)
+              for name, cfg, no_weights in variants(args)}
     train = {name: [] for name in models}
     test = {name: [] for name in models}
     for i in range(args.warmup + args.iters):
@@ -222,6 +245,12 @@ def timing(args) -> dict:
             for name in models}
 
 
+def variants(args):
+    """(name, config, run without attention weights) of the three models."""
+    return (('base', args.base, False), ('fair', args.base, True),
+            ('enact', args.enact, False))
+
+
 def main(argv=None):
     args = parse_args(argv)
     args.device = args.device or ('cuda' if torch.cuda.is_available() else
@@ -232,7 +261,7 @@ def main(argv=None):
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         make_images(tmp, args.shape, args.batch_size)
-        for name, cfg in (('base', args.base), ('enact', args.enact)):
+        for name, cfg, no_weights in variants(args):
             cmd = [sys.executable, osp.abspath(__file__), '--worker', cfg,
                    '--data-dir', tmp, '--device', args.device,
                    '--shape', *map(str, args.shape),
@@ -241,6 +270,8 @@ def main(argv=None):
                    '--warmup', str(args.warmup), '--iters', str(args.iters)]
             if args.sigma is not None:
                 cmd += ['--sigma', str(args.sigma)]
+            if no_weights:
+                cmd.append('--no-attn-weights')
             proc = subprocess.run(cmd, capture_output=True, text=True,
                                   env=dict(os.environ), cwd=ROOT)
             line = [ln for ln in proc.stdout.splitlines()
@@ -251,27 +282,35 @@ def main(argv=None):
         args.data_dir = tmp
         for name, t in timing(args).items():
             results[name].update(t)
-    b, e = results['base'], results['enact']
-    mem = 'cuda_peak_mib' if 'cuda_peak_mib' in b else 'peak_growth_mib'
-    summary = dict(
-        shape=list(args.shape), batch_size=args.batch_size,
-        memory_key=mem,
-        memory_ratio=e[mem] / b[mem],
-        peak_rss_ratio=e['peak_rss_mib'] / b['peak_rss_mib'],
-        train_time_ratio=e['train_step_s'] / b['train_step_s'],
-        infer_time_ratio=e['infer_s_per_img'] / b['infer_s_per_img'],
-        compression_per_layer=e.get('compression_per_layer'))
+    e = results['enact']
+    mem = 'cuda_peak_mib' if 'cuda_peak_mib' in e else 'peak_growth_mib'
+
+    def ratios(ref):
+        b = results[ref]
+        return dict(
+            memory_ratio=e[mem] / b[mem],
+            peak_rss_ratio=e['peak_rss_mib'] / b['peak_rss_mib'],
+            train_time_ratio=e['train_step_s'] / b['train_step_s'],
+            infer_time_ratio=e['infer_s_per_img'] / b['infer_s_per_img'])
+
+    summary = dict(shape=list(args.shape), batch_size=args.batch_size,
+                   memory_key=mem, **ratios('base'),
+                   vs_fair=ratios('fair'),
+                   compression_per_layer=e.get('compression_per_layer'))
     results['summary'] = summary
     print(f'shape {args.shape} batch {args.batch_size} device {args.device}')
     print(f'{"":8s}{mem:>18s}{"peak_rss_mib":>14s}{"train_s":>10s}'
           f'{"infer_s/img":>13s}')
-    for name in ('base', 'enact'):
+    for name, _, _ in variants(args):
         r = results[name]
         print(f'{name:8s}{r[mem]:18.1f}{r["peak_rss_mib"]:14.1f}'
               f'{r["train_step_s"]:10.3f}{r["infer_s_per_img"]:13.3f}')
-    print(f'memory ENACT/base ({mem}): {summary["memory_ratio"]:.3f}; '
-          f'train time: {summary["train_time_ratio"]:.3f}; '
-          f'inference time: {summary["infer_time_ratio"]:.3f}')
+    for ref, label in (('base', 'base (mmcv, weights materialised)'),
+                       ('fair', 'fair (need_weights=False, SDPA path)')):
+        r = summary if ref == 'base' else summary['vs_fair']
+        print(f'ENACT / {label}: memory ({mem}) {r["memory_ratio"]:.3f}; '
+              f'train time {r["train_time_ratio"]:.3f}; '
+              f'inference time {r["infer_time_ratio"]:.3f}')
     if e.get('compression_per_layer'):
         print(f'valid keys per image {e["valid_keys"]}; keys/clusters per '
               'encoder layer: ' + ', '.join(
