@@ -49,14 +49,22 @@ def run_loss(model, inputs, samples, seed=1):
     return model.loss(inputs, samples)
 
 
-def test_equals_dino_with_cctm_off_and_focal():
+def dino_and(cross_cfg):
+    """mmdet's tiny DINO and a model of ``cross_cfg`` with its weights, and
+    their losses on the same batch (same keys)."""
     dino = build(tiny_model_cfg(cross=False))
-    cross = build(tiny_model_cfg(cross=True, cctm=None))
+    cross = build(cross_cfg)
     cross.load_state_dict(dino.state_dict())
     inputs, samples = fake_batch()
     l_dino = run_loss(dino.train(), inputs, samples)
     l_cross = run_loss(cross.train(), inputs, samples)
     assert l_dino.keys() == l_cross.keys()
+    return dino, cross, l_dino, l_cross, (inputs, samples)
+
+
+def test_equals_dino_with_cctm_off_and_focal():
+    dino, cross, l_dino, l_cross, (inputs, samples) = dino_and(
+        tiny_model_cfg(cross=True, cctm=None))
     for k in l_dino:
         torch.testing.assert_close(l_cross[k], l_dino[k], rtol=0, atol=0)
     dino.eval()
@@ -326,14 +334,8 @@ def test_own_loss_bodies_equal_dino_for_every_term():
     MODELS.register_module('BoxAwareFocalForTest', module=BoxAwareFocal,
                            force=True)
     focal = dict(use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0)
-    dino = build(tiny_model_cfg(cross=False))
-    cross = build(tiny_model_cfg(
+    *_, l_dino, l_cross, _ = dino_and(tiny_model_cfg(
         cross=True, loss_cls=dict(type='BoxAwareFocalForTest', **focal)))
-    cross.load_state_dict(dino.state_dict())
-    inputs, samples = fake_batch()
-    l_dino = run_loss(dino.train(), inputs, samples)
-    l_cross = run_loss(cross.train(), inputs, samples)
-    assert l_dino.keys() == l_cross.keys()
     for k in l_dino:
         torch.testing.assert_close(l_cross[k].reshape(()),
                                    l_dino[k].reshape(()), msg=k)
