@@ -30,6 +30,7 @@ strict.
 import os.path as osp
 import pickle
 import re
+import urllib.error
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -86,11 +87,17 @@ def mmengine_safe_globals() -> list:
             ] + _numpy_safe_globals()
 
 
+_WITHOUT_IT = ('a pretrained backbone\'s file? The README\'s "Pretrained '
+               'weights" says where to obtain each one; '
+               '`--cfg-options model.backbone.init_cfg=None` trains without it')
+
+
 def _load_local_checkpoint(filename, map_location=None):
     """mmengine's local loader with a clear error for unreadable files."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint file "{filename}" does not exist')
+        raise FileNotFoundError(
+            f'checkpoint file "{filename}" does not exist ({_WITHOUT_IT})')
     try:
         # Explicit: TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot turn it off.
         return torch.load(filename, map_location=map_location,
@@ -117,6 +124,35 @@ def _load_local_checkpoint(filename, map_location=None):
             'it; an interrupted save leaves a partial file.') from err
 
 
+def _cache_path(filename: str) -> str:
+    """Where torch's hub cache keeps the download of ``filename``."""
+    url = filename
+    if filename.startswith('torchvision://'):
+        from mmengine.runner.checkpoint import get_torchvision_models
+        url = get_torchvision_models().get(filename[len('torchvision://'):],
+                                           filename)
+    return osp.join(torch.hub.get_dir(), 'checkpoints',
+                    osp.basename(url.split('?')[0]))
+
+
+def _offline_aware(loader):
+    """Wrap a downloading loader: a download that fails (no network) is a
+    ``FileNotFoundError`` that says where the file must be put. A file
+    already in the cache loads without a network, as before."""
+
+    def load(filename, map_location=None, *args, **kwargs):
+        try:
+            return loader(filename, map_location, *args, **kwargs)
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
+            raise FileNotFoundError(
+                f'cannot download "{filename}" ({err}). Put the file at '
+                f'{_cache_path(filename)} or point the config at a local '
+                'copy (e.g. --cfg-options model.backbone.init_cfg.checkpoint'
+                f'=PATH) ({_WITHOUT_IT})') from err
+
+    return load
+
+
 def register_checkpoint_safe_globals() -> None:
     """Make mmengine checkpoints loadable with ``weights_only=True``.
 
@@ -131,6 +167,10 @@ def register_checkpoint_safe_globals() -> None:
     from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(
         prefixes='', loader=_load_local_checkpoint, force=True)
+    for prefix in ('torchvision://', 'http://', 'https://'):
+        CheckpointLoader.register_scheme(
+            prefixes=prefix, force=True,
+            loader=_offline_aware(CheckpointLoader._schemes[prefix]))
     _REGISTERED = True
 
 

@@ -485,3 +485,27 @@ def test_printed_metrics_equal_the_metric_of_the_dumped_predictions(
     for key, value in recomputed.items():
         assert printed[key] == pytest.approx(value, abs=5e-5), key
         assert logged[key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_missing_pretrained_weights_say_where_they_go(tmp_path, monkeypatch):
+    """Offline, a backbone's download fails with an error naming the cache
+    path to fill and how to train without it (issue 19); a missing local
+    file says the same."""
+    import urllib.error
+
+    import mmengine.runner.checkpoint as ckpt
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError('no route to host')
+
+    monkeypatch.setattr(ckpt, 'load_url', no_network)
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError) as err:
+        CheckpointLoader.load_checkpoint('torchvision://resnet50')
+    msg = str(err.value)
+    assert osp.join(str(tmp_path), 'checkpoints', 'resnet50-') in msg
+    assert 'model.backbone.init_cfg=None' in msg
+    with pytest.raises(FileNotFoundError,
+                       match='does not exist .*init_cfg=None'):
+        CheckpointLoader.load_checkpoint(str(tmp_path / 'strip_mlp.pth'))
