@@ -12,6 +12,10 @@ A classification loss is box-aware when it has ``needs_bboxes = True``
 (:class:`~crossdino.models.losses.BoostLoss`). With any other loss the head
 defers to :class:`mmdet.models.DINOHead` unchanged (FocalLoss, QFL, ...).
 
+Bounded denoising: with ``dn_cfg.max_gts_per_image`` (a
+:class:`BoundedCdnQueryGenerator`) the denoising targets are built from the
+same subset of ground truths as the denoising queries.
+
 Denoising queries: ``dn_loss_cls=None`` (default) gives them the same loss as
 the matching queries. The paper applies Boost to "all decoder predictions";
 DN queries are decoder predictions, and in the DINO code base the paper
@@ -29,6 +33,8 @@ from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmdet.utils import InstanceList, reduce_mean
 from torch import Tensor, nn
 
+from ..layers.bounded_cdn_query_generator import select_dn_gts
+
 
 def needs_bboxes(loss: nn.Module) -> bool:
     """Whether a classification loss takes ``pred_bboxes``/``gt_bboxes``."""
@@ -44,6 +50,9 @@ class CrossDINOHead(DINOHead):
             queries; None (default) uses ``loss_cls``.
         **kwargs: :class:`DINOHead` arguments.
     """
+
+    # builds denoising targets from dn_meta['dn_gt_keep'] (bounded DN)
+    reads_dn_gt_keep = True
 
     def __init__(self, *args, dn_loss_cls: Optional[dict] = None,
                  **kwargs) -> None:
@@ -72,6 +81,15 @@ class CrossDINOHead(DINOHead):
             batch_gt_instances, batch_img_metas)
         return self._losses_from_targets(self.loss_cls, cls_scores,
                                          bbox_preds, targets, batch_img_metas)
+
+    def get_dn_targets(self, batch_gt_instances: InstanceList,
+                       batch_img_metas: List[dict], dn_meta: dict) -> tuple:
+        """DINO's denoising targets, built from the ground truths the
+        denoising queries were made from (``dn_meta['dn_gt_keep']`` of
+        :class:`BoundedCdnQueryGenerator`; all of them without it)."""
+        return super().get_dn_targets(
+            select_dn_gts(batch_gt_instances, dn_meta), batch_img_metas,
+            dn_meta)
 
     def _loss_dn_single(self, dn_cls_scores: Tensor, dn_bbox_preds: Tensor,
                         batch_gt_instances: InstanceList,

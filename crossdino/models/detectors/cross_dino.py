@@ -38,11 +38,13 @@ from mmdet.structures import OptSampleList
 from mmdet.utils import OptConfigType
 from torch import Tensor
 
+from .bounded_denoising import BoundedDenoisingMixin
+
 QUERY_MEMORIES = ('encoder', 'cross')
 
 
 @MODELS.register_module()
-class CrossDINO(DINO):
+class CrossDINO(BoundedDenoisingMixin, DINO):
     """DINO + CCTM (Fig. 4).
 
     Args:
@@ -53,7 +55,9 @@ class CrossDINO(DINO):
         query_memory (str): the memory DINO's query selection reads,
             ``'encoder'`` (E, default) or ``'cross'`` (E_cf); the decoder
             reads E_cf either way. See the module docstring.
-        *args, **kwargs: :class:`mmdet.models.DINO` arguments.
+        *args, **kwargs: :class:`mmdet.models.DINO` arguments;
+            ``dn_cfg.max_gts_per_image`` bounds the denoising part
+            (:class:`BoundedDenoisingMixin`).
     """
 
     def __init__(self,

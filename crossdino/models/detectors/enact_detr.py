@@ -38,6 +38,7 @@ from mmdet.utils import OptConfigType
 from ..layers.enact_layers import (ENACTDABDetrTransformerEncoder,
                                    ENACTDetrTransformerEncoder,
                                    ENACTDetrTransformerEncoderLayer)
+from .bounded_denoising import BoundedDenoisingMixin
 from .cross_dino import CrossDINO
 
 
@@ -152,7 +153,7 @@ class GlobalENACTMixin:
 
 
 @MODELS.register_module()
-class ENACTDINO(GlobalENACTMixin, DINO):
+class ENACTDINO(GlobalENACTMixin, BoundedDenoisingMixin, DINO):
     """DINO with an optional global ENACT layer after the encoder."""
 
 

@@ -62,6 +62,7 @@ from mmdet.utils import OptConfigType
 from torch import Tensor
 
 from ..layers.heatmap_positional_encoding import HeatmapPositionalEncoding
+from .bounded_denoising import BoundedDenoisingMixin
 
 PE_KEYS = ('mix_lambda', 'learnable_lambda', 'tau', 'soft',
            'soft_temperature', 'heat_norm')
@@ -97,7 +98,7 @@ def heat_peaks(h_cls: List[Tensor],
 
 
 @MODELS.register_module()
-class HMPEDINO(DINO):
+class HMPEDINO(BoundedDenoisingMixin, DINO):
     """DINO + HMPE (mask filter, MOHFE, HIDQ).
 
     Args:

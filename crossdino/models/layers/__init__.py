@@ -1,4 +1,7 @@
 """Building blocks shared by crossdino models."""
+from .bounded_cdn_query_generator import (BoundedCdnQueryGenerator,
+                                          select_dn_gts)
+from .checkpoint_wrapper import checkpoint_wrapper, install_checkpoint_wrapper
 from .clap import (CLAP_MODES, ClapLayout, clap_apply, clap_merge,
                    clap_partition, clap_window_table, window_plan,
                    window_starts)
@@ -13,6 +16,7 @@ from .linear_snake_conv import (DynamicSnakeConv, LinearSnakeConv,
                                 snake_sample)
 
 __all__ = [
+    'BoundedCdnQueryGenerator', 'select_dn_gts', 'checkpoint_wrapper',
     'CLAP_MODES', 'ClapLayout', 'clap_apply', 'clap_merge', 'clap_partition',
     'clap_window_table', 'window_plan', 'window_starts', 'ENACTAttention',
     'cluster_tokens', 'gaussian_kernel1d', 'self_information', 'sign_regions',
@@ -21,3 +25,5 @@ __all__ = [
     'HeatmapPositionalEncoding', 'gradient_weighted_heatmap',
     'heatmap_targets'
 ]
+
+install_checkpoint_wrapper()  # mmdet encoders: num_cp without fairscale

@@ -1,0 +1,58 @@
+"""mmdet's ``encoder.num_cp`` without fairscale: the checkpointed encoder
+recomputes its layers in the backward pass and gives the same losses and
+gradients as the plain one."""
+import copy
+import os.path as osp
+
+import torch
+import torch.utils.checkpoint as cp
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+
+import crossdino  # noqa: F401
+from tests.conftest import padded_det_batch
+
+register_all_modules()
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
+TINY_CFG = osp.join(ROOT, 'tests', 'configs', 'dino_tiny_synthetic.py')
+
+
+def _grads_and_losses(num_cp):
+    cfg = copy.deepcopy(Config.fromfile(TINY_CFG).model)
+    cfg.encoder.num_layers = 2
+    cfg.encoder.num_cp = num_cp
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    model.train()
+    inputs, samples = padded_det_batch()
+    torch.manual_seed(1)
+    losses = model.loss(inputs, samples)
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    grads = {n: p.grad for n, p in model.named_parameters()
+             if p.grad is not None}
+    return model, losses, grads
+
+
+def test_num_cp_recomputes_and_changes_nothing(monkeypatch):
+    calls = []
+    orig = cp.checkpoint
+    monkeypatch.setattr(cp, 'checkpoint',
+                        lambda *a, **k: calls.append(1) or orig(*a, **k))
+    _, ref_losses, ref_grads = _grads_and_losses(0)
+    assert calls == []
+    model, losses, grads = _grads_and_losses(2)  # both encoder layers
+    assert len(calls) == 2  # one checkpointed call per encoder layer
+    assert set(model.state_dict()) == set(
+        _grads_and_losses(0)[0].state_dict())  # keys unchanged
+    for k in ref_losses:
+        torch.testing.assert_close(losses[k], ref_losses[k])
+    assert grads.keys() == ref_grads.keys()
+    for k in grads:
+        torch.testing.assert_close(grads[k], ref_grads[k], msg=k)
+    model.eval()  # no recomputation outside training
+    with torch.no_grad():
+        model.predict(*padded_det_batch())
+    assert len(calls) == 2
