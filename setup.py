@@ -21,7 +21,7 @@ setup(
         'mmcv>=2.0.0,<2.2.0',
         'timm>=1.0',
         'pycocotools',
-        'faster-coco-eval>=1.8',
+        'faster-coco-eval>=1.8,<1.9',
     ],
     license='Apache-2.0',
     zip_safe=False,

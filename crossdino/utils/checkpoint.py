@@ -27,6 +27,7 @@ with a short summary, unless the config asks for a partial load
 (``partial_load = True``, ``--partial-load`` in the tools). Resuming is always
 strict.
 """
+import functools
 import os.path as osp
 import pickle
 import re
@@ -124,15 +125,23 @@ def _load_local_checkpoint(filename, map_location=None):
             'it; an interrupted save leaves a partial file.') from err
 
 
+_DOWNLOADING_SCHEMES = ('torchvision://', 'http://', 'https://',
+                        'open-mmlab://', 'openmmlab://', 'mmcls://',
+                        'modelzoo://')
+
+
 def _cache_path(filename: str) -> str:
-    """Where torch's hub cache keeps the download of ``filename``."""
+    """Where torch's hub cache keeps the download of ``filename`` (its
+    folder when the name does not say which URL it is)."""
+    folder = osp.join(torch.hub.get_dir(), 'checkpoints')
     url = filename
     if filename.startswith('torchvision://'):
         from mmengine.runner.checkpoint import get_torchvision_models
         url = get_torchvision_models().get(filename[len('torchvision://'):],
                                            filename)
-    return osp.join(torch.hub.get_dir(), 'checkpoints',
-                    osp.basename(url.split('?')[0]))
+    if not url.startswith(('http://', 'https://')):
+        return folder + osp.sep
+    return osp.join(folder, osp.basename(url.split('?')[0]))
 
 
 def _offline_aware(loader):
@@ -140,6 +149,7 @@ def _offline_aware(loader):
     ``FileNotFoundError`` that says where the file must be put. A file
     already in the cache loads without a network, as before."""
 
+    @functools.wraps(loader)  # mmengine logs the loader's name
     def load(filename, map_location=None, *args, **kwargs):
         try:
             return loader(filename, map_location, *args, **kwargs)
@@ -167,7 +177,7 @@ def register_checkpoint_safe_globals() -> None:
     from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(
         prefixes='', loader=_load_local_checkpoint, force=True)
-    for prefix in ('torchvision://', 'http://', 'https://'):
+    for prefix in _DOWNLOADING_SCHEMES:
         CheckpointLoader.register_scheme(
             prefixes=prefix, force=True,
             loader=_offline_aware(CheckpointLoader._schemes[prefix]))

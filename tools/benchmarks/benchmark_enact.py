@@ -2,7 +2,8 @@
 
 One invocation measures three detectors: the baseline
 (``configs/enact/detr_r50_visdrone.py``), the same baseline with its
-encoder self-attention run without attention weights (``fair``), and ENACT
+encoder self-attention run without attention weights (``fair``; the
+decoder, which ENACT leaves alone, is unchanged in all three), and ENACT
 (``..._enact.py``). mmcv's ``MultiheadAttention`` calls PyTorch's with
 ``need_weights=True``, which materialises the head-averaged N x N weights
 and keeps PyTorch off its fused ``scaled_dot_product_attention`` path;
@@ -135,12 +136,14 @@ def load_batch(data_dir, shape, batch_size, num_gts, device):
 
 
 def drop_attention_weights(model) -> int:
-    """Run every mmcv ``MultiheadAttention`` of ``model`` with
+    """Run every mmcv ``MultiheadAttention`` of ``model``'s encoder (the
+    part ENACT replaces; both decoders stay as they are) with
     ``need_weights=False`` (PyTorch's SDPA path); returns how many."""
     import functools
 
     from mmcv.cnn.bricks.transformer import MultiheadAttention
-    found = [m for m in model.modules() if isinstance(m, MultiheadAttention)]
+    found = [m for m in model.encoder.modules()
+             if isinstance(m, MultiheadAttention)]
     for m in found:
         m.attn.forward = functools.partial(m.attn.forward, need_weights=False)
     return len(found)

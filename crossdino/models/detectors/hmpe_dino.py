@@ -122,6 +122,7 @@ class HMPEDINO(BoundedDenoisingMixin, DINO):
                 raise ValueError(f'unknown hmpe keys {unknown}; expected '
                                  f'some of {list(HMPE_KEYS)}')
             sel = cfg.setdefault('query_selection', 'class')
+            cfg.setdefault('heat_norm', 'minmax_levels')
             if sel not in SELECTIONS:
                 raise ValueError(f'hmpe.query_selection must be one of '
                                  f'{SELECTIONS}, got {sel!r}')

@@ -9,11 +9,22 @@ its activations are recomputed in the backward pass instead of stored.
 :func:`install_checkpoint_wrapper` hands it to mmdet's layer modules where fairscale is
 missing, so ``encoder=dict(num_cp=6)`` works as mmdet documents it.
 """
-import functools
+import types
 
 import torch
 import torch.utils.checkpoint as cp
 from torch import nn
+
+
+def _checkpointed_forward(self, *args, **kwargs):
+    """The class's forward, recomputed in the backward pass when training
+    with gradients on (a bound method: a deep copy, e.g. mmengine's EMA
+    model, rebinds it to the copy)."""
+    forward = type(self).forward
+    if self.training and torch.is_grad_enabled():
+        return cp.checkpoint(forward, self, *args, use_reentrant=False,
+                             **kwargs)
+    return forward(self, *args, **kwargs)
 
 
 def checkpoint_wrapper(module: nn.Module,
@@ -26,16 +37,7 @@ def checkpoint_wrapper(module: nn.Module,
     """
     if offload_to_cpu:
         raise NotImplementedError('offload_to_cpu needs fairscale')
-    forward = module.forward
-
-    @functools.wraps(forward)
-    def checkpointed(*args, **kwargs):
-        if module.training and torch.is_grad_enabled():
-            return cp.checkpoint(forward, *args, use_reentrant=False,
-                                 **kwargs)
-        return forward(*args, **kwargs)
-
-    module.forward = checkpointed
+    module.forward = types.MethodType(_checkpointed_forward, module)
     return module
 
 

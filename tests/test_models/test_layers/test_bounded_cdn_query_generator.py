@@ -92,7 +92,7 @@ def test_head_denoises_the_same_subset(monkeypatch):
 
     def spy(self, gts, metas, dn_meta):
         out = orig(self, gts, metas, dn_meta)
-        seen.update(gts=gts, meta=dn_meta, labels=out[0])
+        seen.update(gts=gts, meta=dn_meta, labels=out[0], boxes=out[2])
         return out
 
     monkeypatch.setattr(type(model.bbox_head), 'get_dn_targets', spy)
@@ -106,8 +106,18 @@ def test_head_denoises_the_same_subset(monkeypatch):
         seen['meta']['num_denoising_groups']
     assert per_group == 2 * 4
     want = samples[0].gt_instances.labels[keep[0]]
-    # group 0, image 0: queries 0..3 are the positives of the 4 kept objects
-    assert torch.equal(seen['labels'][0][:4], want)
+    # group g, image 0: queries g*8 .. g*8+3 are the positives of the 4 kept
+    # objects (then 4 negatives); their box targets are those objects' boxes
+    h, w = samples[0].img_shape
+    x1, y1, x2, y2 = samples[0].gt_instances.bboxes[keep[0]].unbind(-1)
+    boxes = torch.stack([(x1 + x2) / 2 / w, (y1 + y2) / 2 / h,
+                         (x2 - x1) / w, (y2 - y1) / h], -1)
+    for g in range(seen['meta']['num_denoising_groups']):
+        pos = slice(g * per_group, g * per_group + 4)
+        assert torch.equal(seen['labels'][0][pos], want)
+        torch.testing.assert_close(seen['boxes'][0][pos], boxes)
+    # image 1 (3 objects, below the bound): all of them, as in DINO
+    assert torch.equal(seen['labels'][1][:3], samples[1].gt_instances.labels)
 
 
 def test_bound_needs_a_head_that_reads_the_subset():
@@ -116,3 +126,15 @@ def test_bound_needs_a_head_that_reads_the_subset():
     cfg.dn_cfg.max_gts_per_image = 4
     with pytest.raises(ValueError, match="CrossDINOHead.*not DINOHead"):
         MODELS.build(cfg)
+
+
+def test_every_dino_family_detector_takes_the_bound():
+    for extra in (dict(type='HMPEDINO', hmpe=dict(
+            heatmap_head=dict(type='HeatmapHead', feat_channels=8))),
+                  dict(type='ENACTDINO')):
+        cfg = copy.deepcopy(Config.fromfile(TINY_CFG).model)
+        cfg.update(extra)
+        cfg.bbox_head.type = 'CrossDINOHead'
+        cfg.dn_cfg.max_gts_per_image = 4
+        model = MODELS.build(cfg)
+        assert isinstance(model.dn_query_generator, BoundedCdnQueryGenerator)

@@ -56,3 +56,19 @@ def test_num_cp_recomputes_and_changes_nothing(monkeypatch):
     with torch.no_grad():
         model.predict(*padded_det_batch())
     assert len(calls) == 2
+
+
+def test_deep_copy_runs_its_own_weights():
+    """mmengine's EMA deep-copies the model: the copy of a checkpointed
+    module must run the copy's weights, not the original's."""
+    from crossdino.models.layers import checkpoint_wrapper
+    layer = checkpoint_wrapper(torch.nn.Linear(4, 3)).train()
+    twin = copy.deepcopy(layer)
+    with torch.no_grad():
+        twin.weight.zero_()
+        twin.bias.zero_()
+    x = torch.randn(2, 4, requires_grad=True)
+    assert twin(x).abs().sum() == 0
+    assert layer(x).abs().sum() > 0
+    twin.eval()
+    assert twin(x).abs().sum() == 0
