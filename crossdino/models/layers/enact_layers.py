@@ -15,6 +15,7 @@ from mmdet.models.layers import (MLP, DABDetrTransformerEncoder,
                                  DetrTransformerEncoderLayer)
 from mmdet.registry import MODELS
 
+from .checkpoint_wrapper import checkpoint_wrapper
 from .enact_attention import ENACTAttention  # noqa: F401 (registers it)
 
 
@@ -34,15 +35,23 @@ class ENACTDetrTransformerEncoderLayer(DetrTransformerEncoderLayer):
         ])
 
 
+def _enact_layers(encoder) -> ModuleList:
+    """``encoder.num_layers`` ENACT layers, the first ``encoder.num_cp``
+    activation-checkpointed (mmdet's ``num_cp``)."""
+    layers = ModuleList([
+        ENACTDetrTransformerEncoderLayer(**encoder.layer_cfg)
+        for _ in range(encoder.num_layers)
+    ])
+    for layer in layers[:max(encoder.num_cp, 0)]:
+        checkpoint_wrapper(layer)
+    return layers
+
+
 class ENACTDetrTransformerEncoder(DetrTransformerEncoder):
     """DETR / Conditional-DETR encoder with ENACT encoder layers."""
 
     def _init_layers(self) -> None:
-        assert self.num_cp <= 0, 'activation checkpointing: not supported'
-        self.layers = ModuleList([
-            ENACTDetrTransformerEncoderLayer(**self.layer_cfg)
-            for _ in range(self.num_layers)
-        ])
+        self.layers = _enact_layers(self)
         self.embed_dims = self.layers[0].embed_dims
 
 
@@ -50,10 +59,7 @@ class ENACTDABDetrTransformerEncoder(DABDetrTransformerEncoder):
     """DAB-DETR encoder (with its ``query_scale``) with ENACT layers."""
 
     def _init_layers(self) -> None:
-        self.layers = ModuleList([
-            ENACTDetrTransformerEncoderLayer(**self.layer_cfg)
-            for _ in range(self.num_layers)
-        ])
+        self.layers = _enact_layers(self)
         self.embed_dims = self.layers[0].embed_dims
         self.query_scale = MLP(self.embed_dims, self.embed_dims,
                                self.embed_dims, 2)

@@ -72,3 +72,29 @@ def test_deep_copy_runs_its_own_weights():
     assert layer(x).abs().sum() > 0
     twin.eval()
     assert twin(x).abs().sum() == 0
+
+
+def test_enact_encoders_checkpoint_too():
+    from crossdino.models.layers.enact_layers import \
+        ENACTDetrTransformerEncoder
+    layer_cfg = dict(
+        self_attn_cfg=dict(embed_dims=16, num_heads=4, sigma=1.0,
+                           batch_first=True),
+        ffn_cfg=dict(embed_dims=16, feedforward_channels=32))
+    torch.manual_seed(0)
+    plain = ENACTDetrTransformerEncoder(2, layer_cfg).train()
+    cpd = ENACTDetrTransformerEncoder(2, layer_cfg, num_cp=2).train()
+    cpd.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 30, 16)
+    pos = torch.randn(2, 30, 16)
+    mask = torch.zeros(2, 30, dtype=torch.bool)
+    mask[1, 24:] = True
+    outs = []
+    for enc in (plain, cpd):
+        y = enc(x, pos, mask)
+        y.sum().backward()
+        outs.append((y, [p.grad.clone() for p in enc.parameters()
+                         if p.grad is not None]))
+    torch.testing.assert_close(outs[1][0], outs[0][0])
+    for a, b in zip(outs[0][1], outs[1][1]):
+        torch.testing.assert_close(b, a)
