@@ -117,12 +117,18 @@ class HeatmapHead(BaseModule):
                                                   h_cls[0].device)
         pad_hw = batch_data_samples[0].metainfo['batch_input_shape']
         labels = labels * 0 if self.class_agnostic else labels
-        targets = [
-            heatmap_targets(boxes, labels, bidx, img_hw, pad_hw,
-                            c.shape[-2:], self.cls_channels,
-                            self.sigma_ratio, self.min_sigma)
-            for c in h_cls
-        ]
+        ign_boxes, ign_bidx = _gather_ignored(batch_data_samples,
+                                              h_cls[0].device)
+        targets = []
+        for c in h_cls:
+            cls_t, box_t, valid = heatmap_targets(
+                boxes, labels, bidx, img_hw, pad_hw, c.shape[-2:],
+                self.cls_channels, self.sigma_ratio, self.min_sigma)
+            # ignored regions (VisDrone crowds) are neither object nor
+            # background: no loss there
+            valid = valid & ~ignored_cells(ign_boxes, ign_bidx, len(img_hw),
+                                           pad_hw, c.shape[-2:])
+            targets.append((cls_t, box_t, valid))
         num_cls = sum(((t[0] == 1) & t[2]).sum() for t in targets)
         num_box = sum(((t[1] == 1) & t[2]).sum() for t in targets)
         loss_cls = sum(
@@ -134,6 +140,25 @@ class HeatmapHead(BaseModule):
                            avg_factor=num_box.clamp(min=1))
             for b, t in zip(h_box, targets))
         return dict(loss_heatmap_cls=loss_cls, loss_heatmap_bbox=loss_box)
+
+
+def _gather_ignored(batch_data_samples: SampleList,
+                    device) -> Tuple[Tensor, Tensor]:
+    """Ignored regions of the batch (``ignored_instances``, as
+    :class:`IgnoredRegionsCocoDataset` packs them): (N, 4) xyxy boxes and
+    (N, ) image indices; empty when there are none."""
+    boxes, bidx = [], []
+    for i, s in enumerate(batch_data_samples):
+        ign = s.get('ignored_instances', None)
+        if ign is not None and 'bboxes' in ign and len(ign) > 0:
+            b = getattr(ign.bboxes, 'tensor', ign.bboxes).float()
+            boxes.append(b.reshape(-1, 4))
+            bidx.append(torch.full((len(b), ), i, dtype=torch.long))
+    if not boxes:
+        return (torch.zeros(0, 4, device=device),
+                torch.zeros(0, dtype=torch.long, device=device))
+    return (torch.cat(boxes).to(device),
+            torch.cat(bidx).to(device, non_blocking=True))
 
 
 def _gather_gts(batch_data_samples: SampleList, device) -> Tuple[Tensor, ...]:
@@ -151,6 +176,48 @@ def _gather_gts(batch_data_samples: SampleList, device) -> Tuple[Tensor, ...]:
                            for s in batch_data_samples],
                           dtype=torch.float32).to(device, non_blocking=True)
     return boxes.reshape(-1, 4), labels, bidx, img_hw
+
+
+def _cell_centres(pad_hw: Sequence[int], level_hw: Sequence[int],
+                  device) -> Tuple[Tensor, Tensor, float, float]:
+    """Cell centres of a level in input pixels: ``ys`` (h,), ``xs`` (w,),
+    and the strides ``sy``, ``sx``."""
+    h, w = int(level_hw[0]), int(level_hw[1])
+    sy, sx = pad_hw[0] / h, pad_hw[1] / w
+    ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) * sy
+    xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) * sx
+    return ys, xs, sy, sx
+
+
+def _cells_inside(boxes: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
+    """(N, h, w) bool: cell centres inside each of the (N, 4) xyxy boxes."""
+    w, h = xs.numel(), ys.numel()
+    return ((xs.view(1, 1, w) >= boxes[:, 0].view(-1, 1, 1)) &
+            (xs.view(1, 1, w) <= boxes[:, 2].view(-1, 1, 1)) &
+            (ys.view(1, h, 1) >= boxes[:, 1].view(-1, 1, 1)) &
+            (ys.view(1, h, 1) <= boxes[:, 3].view(-1, 1, 1)))
+
+
+def ignored_cells(boxes: Tensor, bidx: Tensor, batch_size: int,
+                  pad_hw: Sequence[int],
+                  level_hw: Sequence[int]) -> Tensor:
+    """(bs, 1, h, w) bool: cells whose centre lies in an ignored region.
+
+    Args:
+        boxes (Tensor): (N, 4) xyxy ignored regions, input pixels.
+        bidx (Tensor): (N, ) image index of each region.
+        batch_size (int): bs.
+        pad_hw, level_hw: as in :func:`heatmap_targets`.
+    """
+    ys, xs, _, _ = _cell_centres(pad_hw, level_hw, boxes.device)
+    h, w = ys.numel(), xs.numel()
+    out = boxes.new_zeros(batch_size, h * w)
+    if boxes.numel():
+        out.scatter_reduce_(
+            0, bidx.view(-1, 1).expand(-1, h * w),
+            _cells_inside(boxes, xs, ys).view(-1, h * w).float(),
+            reduce='amax')
+    return out.view(batch_size, 1, h, w).bool()
 
 
 def heatmap_targets(boxes: Tensor, labels: Tensor, bidx: Tensor,
@@ -176,10 +243,8 @@ def heatmap_targets(boxes: Tensor, labels: Tensor, bidx: Tensor,
     """
     bs = img_hw.size(0)
     h, w = int(level_hw[0]), int(level_hw[1])
-    sy, sx = pad_hw[0] / h, pad_hw[1] / w
     dev = img_hw.device
-    ys = (torch.arange(h, device=dev, dtype=torch.float32) + 0.5) * sy
-    xs = (torch.arange(w, device=dev, dtype=torch.float32) + 0.5) * sx
+    ys, xs, sy, sx = _cell_centres(pad_hw, level_hw, dev)
     valid = (ys.view(1, h, 1) < img_hw[:, 0].view(bs, 1, 1)) & \
         (xs.view(1, 1, w) < img_hw[:, 1].view(bs, 1, 1))
     # centre cell of each box and Gaussian sigmas (in cells)
@@ -196,11 +261,7 @@ def heatmap_targets(boxes: Tensor, labels: Tensor, bidx: Tensor,
     gauss = torch.exp(
         -(gx - ci.view(-1, 1, 1))**2 / (2 * sig_x.view(-1, 1, 1)**2) -
         (gy - cj.view(-1, 1, 1))**2 / (2 * sig_y.view(-1, 1, 1)**2))
-    inside = ((xs.view(1, 1, w) >= boxes[:, 0].view(-1, 1, 1)) &
-              (xs.view(1, 1, w) <= boxes[:, 2].view(-1, 1, 1)) &
-              (ys.view(1, h, 1) >= boxes[:, 1].view(-1, 1, 1)) &
-              (ys.view(1, h, 1) <= boxes[:, 3].view(-1, 1, 1)))
-    inside = inside | (gauss == 1)
+    inside = _cells_inside(boxes, xs, ys) | (gauss == 1)
     n = boxes.size(0)
     cls_t = gauss.new_zeros(bs * num_channels, h * w)
     cls_t.scatter_reduce_(

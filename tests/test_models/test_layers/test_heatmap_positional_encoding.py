@@ -165,6 +165,32 @@ def test_heatmap_head_loss_ignores_padding():
         losses['loss_heatmap_cls']
 
 
+def test_heatmap_head_loss_ignores_ignored_regions():
+    """VisDrone's ignored regions (``ignored_instances``) get no heatmap
+    loss: predictions inside them change nothing, outside they do."""
+    torch.manual_seed(0)
+    head = HeatmapHead(in_channels=8, feat_channels=8, num_classes=3)
+    head.init_weights()
+    s = DetDataSample(metainfo=dict(img_shape=(32, 32),
+                                    batch_input_shape=(32, 32)))
+    s.gt_instances = InstanceData(bboxes=torch.tensor([[4., 4., 12., 12.]]),
+                                  labels=torch.tensor([1]))
+    s.ignored_instances = InstanceData(
+        bboxes=torch.tensor([[16., 16., 32., 32.]]),
+        labels=torch.tensor([-1]))
+    feats = [torch.rand(1, 8, 8, 8)]
+    h_cls, h_box = head(feats)
+    ref = head.loss(h_cls, h_box, [s])
+    hot = [c.clone() for c in h_cls]
+    hot[0][..., 4:, 4:] = 0.99  # cells 4-7 = 16-32 px: the ignored region
+    got = head.loss(hot, h_box, [s])
+    torch.testing.assert_close(got['loss_heatmap_cls'],
+                               ref['loss_heatmap_cls'])
+    hot[0][..., 0, 7] = 0.99  # background outside it: worse
+    assert head.loss(hot, h_box, [s])['loss_heatmap_cls'] > \
+        ref['loss_heatmap_cls']
+
+
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
 def test_heatmap_losses_finite_under_autocast(dtype):
     """Issue 16: with a confident background logit (9) the fp16 sigmoid was
