@@ -178,6 +178,10 @@ def _gather_gts(batch_data_samples: SampleList, device) -> Tuple[Tensor, ...]:
     return boxes.reshape(-1, 4), labels, bidx, img_hw
 
 
+# Elements of one (boxes, h, w) temporary of heatmap_targets (4 MiB fp32).
+_TARGET_BUDGET = 1 << 20
+
+
 def _cell_centres(pad_hw: Sequence[int], level_hw: Sequence[int],
                   device) -> Tuple[Tensor, Tensor, float, float]:
     """Cell centres of a level in input pixels: ``ys`` (h,), ``xs`` (w,),
@@ -258,19 +262,28 @@ def heatmap_targets(boxes: Tensor, labels: Tensor, bidx: Tensor,
         min=min_sigma)
     gx = torch.arange(w, device=dev, dtype=torch.float32).view(1, 1, w)
     gy = torch.arange(h, device=dev, dtype=torch.float32).view(1, h, 1)
-    gauss = torch.exp(
-        -(gx - ci.view(-1, 1, 1))**2 / (2 * sig_x.view(-1, 1, 1)**2) -
-        (gy - cj.view(-1, 1, 1))**2 / (2 * sig_y.view(-1, 1, 1)**2))
-    inside = _cells_inside(boxes, xs, ys) | (gauss == 1)
-    n = boxes.size(0)
-    cls_t = gauss.new_zeros(bs * num_channels, h * w)
-    cls_t.scatter_reduce_(
-        0, (bidx * num_channels + labels).view(n, 1).expand(n, h * w),
-        gauss.view(n, h * w), reduce='amax')
-    box_t = gauss.new_zeros(bs, h * w)
-    box_t.scatter_reduce_(
-        0, bidx.view(n, 1).expand(n, h * w),
-        inside.view(n, h * w).to(gauss.dtype), reduce='amax')
+    cls_t = xs.new_zeros(bs * num_channels, h * w)
+    box_t = xs.new_zeros(bs, h * w)
+    channel = bidx * num_channels + labels
+    # The per-box maps are (boxes, h, w): build them a chunk of boxes at a
+    # time so that the temporaries stay under _TARGET_BUDGET elements
+    # (1000 boxes on a 100x167 level would be 67 MB each at once).
+    step = max(1, _TARGET_BUDGET // (h * w))
+    for s in range(0, boxes.size(0), step):
+        part = slice(s, s + step)
+        gauss = torch.exp(
+            -(gx - ci[part].view(-1, 1, 1))**2 /
+            (2 * sig_x[part].view(-1, 1, 1)**2) -
+            (gy - cj[part].view(-1, 1, 1))**2 /
+            (2 * sig_y[part].view(-1, 1, 1)**2))
+        inside = _cells_inside(boxes[part], xs, ys) | (gauss == 1)
+        n = gauss.size(0)
+        cls_t.scatter_reduce_(
+            0, channel[part].view(n, 1).expand(n, h * w),
+            gauss.view(n, h * w), reduce='amax')
+        box_t.scatter_reduce_(
+            0, bidx[part].view(n, 1).expand(n, h * w),
+            inside.view(n, h * w).to(gauss.dtype), reduce='amax')
     return (cls_t.view(bs, num_channels, h, w), box_t.view(bs, 1, h, w),
             valid[:, None])
 

@@ -279,3 +279,22 @@ def test_gradient_heatmap_exp_mode_is_exact_for_exp_of_relu_score():
     torch.testing.assert_close(approx, exact)
     with pytest.raises(ValueError, match="mode must be 'exact' or 'exp'"):
         gradient_weighted_heatmap(score, a, 'hessian')
+
+
+def test_heatmap_targets_in_chunks_equal_all_at_once(monkeypatch):
+    """Many boxes are rendered a chunk at a time (bounded temporaries): the
+    targets equal those built with every box at once."""
+    import crossdino.models.layers.heatmap_head as hh
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(300, 2, generator=g) * 200
+    boxes = torch.cat([xy, xy + 2 + torch.rand(300, 2, generator=g) * 60], 1)
+    labels = torch.randint(0, 4, (300, ), generator=g)
+    bidx = torch.randint(0, 2, (300, ), generator=g)
+    img_hw = torch.tensor([[256., 256.], [200., 240.]])
+    ref = heatmap_targets(boxes, labels, bidx, img_hw, (256, 256), (32, 32),
+                          4)
+    monkeypatch.setattr(hh, '_TARGET_BUDGET', 32 * 32 * 7)  # 7 boxes a time
+    got = heatmap_targets(boxes, labels, bidx, img_hw, (256, 256), (32, 32),
+                          4)
+    for a, b in zip(ref, got):
+        assert torch.equal(a, b)
