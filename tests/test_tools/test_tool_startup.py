@@ -67,6 +67,8 @@ CASES = [
      'missing_cfg.py'),
     ('tools/benchmarks/benchmark_vicrop.py', ['--config', 'missing_cfg.py'],
      'missing_cfg.py'),
+    ('tools/infer.py', ['missing_cfg.py', 'x.pth', 'img.jpg'],
+     'missing_cfg.py'),
     ('tools/benchmarks/benchmark_train_memory.py',
      ['--config', 'missing_cfg.py', '--variant', 'a'], 'missing_cfg.py'),
 ]
