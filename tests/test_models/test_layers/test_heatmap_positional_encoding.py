@@ -141,14 +141,21 @@ def test_heatmap_targets_no_boxes():
     assert box_t.sum() == 0 and valid.all()
 
 
-def test_heatmap_head_loss_ignores_padding():
+def _head_and_sample(img_shape):
+    """A 3-class heatmap head and a 32x32 batch input holding one image of
+    ``img_shape`` with one object at (4, 4, 12, 12)."""
     torch.manual_seed(0)
     head = HeatmapHead(in_channels=8, feat_channels=8, num_classes=3)
     head.init_weights()
-    s = DetDataSample(metainfo=dict(img_shape=(16, 32),
+    s = DetDataSample(metainfo=dict(img_shape=img_shape,
                                     batch_input_shape=(32, 32)))
     s.gt_instances = InstanceData(bboxes=torch.tensor([[4., 4., 12., 12.]]),
                                   labels=torch.tensor([1]))
+    return head, s
+
+
+def test_heatmap_head_loss_ignores_padding():
+    head, s = _head_and_sample((16, 32))
     feats = [torch.rand(1, 8, 8, 8), torch.rand(1, 8, 4, 4)]
     h_cls, h_box = head(feats)
     assert h_cls[0].shape == (1, 3, 8, 8) and h_box[1].shape == (1, 1, 4, 4)
@@ -168,13 +175,7 @@ def test_heatmap_head_loss_ignores_padding():
 def test_heatmap_head_loss_ignores_ignored_regions():
     """VisDrone's ignored regions (``ignored_instances``) get no heatmap
     loss: predictions inside them change nothing, outside they do."""
-    torch.manual_seed(0)
-    head = HeatmapHead(in_channels=8, feat_channels=8, num_classes=3)
-    head.init_weights()
-    s = DetDataSample(metainfo=dict(img_shape=(32, 32),
-                                    batch_input_shape=(32, 32)))
-    s.gt_instances = InstanceData(bboxes=torch.tensor([[4., 4., 12., 12.]]),
-                                  labels=torch.tensor([1]))
+    head, s = _head_and_sample((32, 32))
     s.ignored_instances = InstanceData(
         bboxes=torch.tensor([[16., 16., 32., 32.]]),
         labels=torch.tensor([-1]))
@@ -197,16 +198,10 @@ def test_heatmap_losses_finite_under_autocast(dtype):
     1.0 after the 1 - 1e-4 clamp (it rounds to 1 in fp16) and the focal loss
     inf. The head's sigmoid and loss run in fp32: finite, and equal to the
     fp32 loss up to the autocast convolutions' rounding."""
-    torch.manual_seed(0)
-    head = HeatmapHead(in_channels=8, feat_channels=8, num_classes=3)
-    head.init_weights()
+    head, s = _head_and_sample((32, 32))
     with torch.no_grad():
         head.cls_out.bias.fill_(9.)
         head.bbox_out.bias.fill_(9.)
-    s = DetDataSample(metainfo=dict(img_shape=(32, 32),
-                                    batch_input_shape=(32, 32)))
-    s.gt_instances = InstanceData(bboxes=torch.tensor([[4., 4., 12., 12.]]),
-                                  labels=torch.tensor([1]))
     feats = [torch.rand(1, 8, 8, 8), torch.rand(1, 8, 4, 4)]
     ref = head.loss(*head(feats), [s])
     try:
