@@ -85,6 +85,14 @@ SUITES = {
         ('DINO + Boost, beta 1', PROXY + 'dino_r18_proxy_boost.py',
          ['model.bbox_head.loss_cls.beta=1.0']),
     ],
+    # Issue 16: HMPE as the paper specifies HIDQ (content queries at DINO's
+    # class top-k), and without the content term (mask filter + MOHFE).
+    'hmpe': [
+        ('DINO', PROXY + 'dino_r18_proxy.py', []),
+        ('HMPE-DINO', PROXY + 'hmpe-dino_r18_proxy.py', []),
+        ('HMPE-DINO, no HIDQ content', PROXY + 'hmpe-dino_r18_proxy.py',
+         ['model.hmpe.hidq_content=False']),
+    ],
     # What the benchmark must be able to see.
     'sanity': [
         ('DINO', PROXY + 'dino_r18_proxy.py', []),
