@@ -361,7 +361,9 @@ class HMPEDINO(BoundedDenoisingMixin, DINO):
         topk_coords = topk_coords_unact.sigmoid()
         topk_coords_unact = topk_coords_unact.detach()
 
-        query = self.query_embedding.weight[None].expand(bs, -1, -1)
+        # repeat, not expand (as DINO): a view of the parameter made under
+        # no_grad would require grad without a grad_fn
+        query = self.query_embedding.weight[None].repeat(bs, 1, 1)
         if self.hidq_proj is not None:  # Eq. 8: W'_Q E_mixed
             e_mixed = gather(output_memory) * gather(heat.unsqueeze(-1))
             query = query + self.hidq_proj(e_mixed)
