@@ -142,40 +142,45 @@ class HeatmapHead(BaseModule):
         return dict(loss_heatmap_cls=loss_cls, loss_heatmap_bbox=loss_box)
 
 
+def _batch_boxes(boxes_per_image: Sequence[Tensor],
+                 device) -> Tuple[Tensor, Tensor]:
+    """(N, 4) boxes of a batch, concatenated, and the (N, ) image index of
+    each (no per-box loop)."""
+    boxes = torch.cat([b.reshape(-1, 4) for b in boxes_per_image])
+    # built on the host from python ints and copied without blocking: no
+    # device -> host sync (repeat_interleave on the device would need one)
+    counts = torch.tensor([len(b) for b in boxes_per_image])
+    bidx = torch.repeat_interleave(torch.arange(len(counts)), counts).to(
+        device, non_blocking=True)
+    return boxes.to(device).float(), bidx
+
+
+def _box_tensor(instances) -> Tensor:
+    return getattr(instances.bboxes, 'tensor', instances.bboxes)
+
+
 def _gather_ignored(batch_data_samples: SampleList,
                     device) -> Tuple[Tensor, Tensor]:
     """Ignored regions of the batch (``ignored_instances``, as
     :class:`IgnoredRegionsCocoDataset` packs them): (N, 4) xyxy boxes and
     (N, ) image indices; empty when there are none."""
-    boxes, bidx = [], []
-    for i, s in enumerate(batch_data_samples):
+    boxes = []
+    for s in batch_data_samples:
         ign = s.get('ignored_instances', None)
-        if ign is not None and 'bboxes' in ign and len(ign) > 0:
-            b = getattr(ign.bboxes, 'tensor', ign.bboxes).float()
-            boxes.append(b.reshape(-1, 4))
-            bidx.append(torch.full((len(b), ), i, dtype=torch.long))
-    if not boxes:
-        return (torch.zeros(0, 4, device=device),
-                torch.zeros(0, dtype=torch.long, device=device))
-    return (torch.cat(boxes).to(device),
-            torch.cat(bidx).to(device, non_blocking=True))
+        has = ign is not None and 'bboxes' in ign
+        boxes.append(_box_tensor(ign) if has else torch.zeros(0, 4))
+    return _batch_boxes(boxes, device)
 
 
 def _gather_gts(batch_data_samples: SampleList, device) -> Tuple[Tensor, ...]:
     """All GT boxes of the batch with their image index (no per-box loop)."""
     gts = [s.gt_instances for s in batch_data_samples]
-    boxes = torch.cat([getattr(g.bboxes, 'tensor', g.bboxes)
-                       for g in gts]).to(device).float()
+    boxes, bidx = _batch_boxes([_box_tensor(g) for g in gts], device)
     labels = torch.cat([g.labels for g in gts]).to(device).long()
-    # built on the host from python ints and copied without blocking: no
-    # device -> host sync (repeat_interleave on the device would need one)
-    counts = torch.tensor([len(g) for g in gts])
-    bidx = torch.repeat_interleave(torch.arange(len(gts)), counts).to(
-        device, non_blocking=True)
     img_hw = torch.tensor([s.metainfo['img_shape'][:2]
                            for s in batch_data_samples],
                           dtype=torch.float32).to(device, non_blocking=True)
-    return boxes.reshape(-1, 4), labels, bidx, img_hw
+    return boxes, labels, bidx, img_hw
 
 
 # Elements of one (boxes, h, w) temporary of heatmap_targets (4 MiB fp32).
