@@ -265,18 +265,13 @@ class HMPEDINO(BoundedDenoisingMixin, DINO):
         pe = self.positional_encoding
         if pe.heat_norm != 'minmax_levels':
             return [pe.normalize_heat(r, m) for r, m in zip(raw, masks)]
-        flat = torch.cat([r.flatten(1) for r in raw], 1)
-        hi, lo = flat, flat
-        if masks[0] is not None:
-            valid = ~torch.cat([m.flatten(1) for m in masks], 1).bool()
-            hi = flat.masked_fill(~valid, float('-inf'))
-            lo = flat.masked_fill(~valid, float('inf'))
-        hi = hi.amax(1).view(-1, 1, 1, 1)
-        lo = lo.amin(1).view(-1, 1, 1, 1)
-        scale = (hi - lo).clamp(min=1e-6)
-        return [(r - lo) / scale if m is None else
-                (r - lo) / scale * ~m[:, None].bool()
-                for r, m in zip(raw, masks)]
+        # all levels as one (bs, 1, 1, sum(h*w)) map, normalised at once
+        flat = torch.cat([r.flatten(1) for r in raw], 1)[:, None, None]
+        mask = None if masks[0] is None else torch.cat(
+            [m.flatten(1) for m in masks], 1)[:, None]
+        normed = pe.normalize_heat(flat, mask).split(
+            [r[0, 0].numel() for r in raw], -1)
+        return [n.view_as(r) for n, r in zip(normed, raw)]
 
     def mohfe_weight(self) -> Tuple[Tensor, Tensor]:
         """Eq. 5's ``W [conv_c(H_class) || conv_b(H_bbox)]`` composed into
