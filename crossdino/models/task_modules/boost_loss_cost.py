@@ -13,17 +13,18 @@ from typing import Optional
 
 from mmdet.models.task_modules.assigners.match_cost import BaseMatchCost
 from mmdet.registry import TASK_UTILS
+from mmdet.structures.bbox import bbox_xyxy_to_cxcywh
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..losses.boost_loss import (_check_pred_cs_mode, boost_positive_term,
-                                 focal_negative_term)
+                                 box_size, focal_negative_term)
 
 
 def _xyxy_size(bboxes: Tensor, img_h: int, img_w: int) -> Tensor:
-    """``sqrt(w h / (H W))`` of (n, 4) absolute xyxy boxes -> (n,)."""
-    wh = (bboxes[:, 2:] - bboxes[:, :2]).clamp(min=0)
-    return (wh[:, 0] * wh[:, 1] / float(img_h * img_w)).sqrt()
+    """The loss's :func:`box_size` of (n, 4) absolute xyxy boxes -> (n,)."""
+    factor = bboxes.new_tensor([img_w, img_h, img_w, img_h])
+    return box_size(bbox_xyxy_to_cxcywh(bboxes) / factor)
 
 
 @TASK_UTILS.register_module()
