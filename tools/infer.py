@@ -48,14 +48,12 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def dataset_classes(cfg, checkpoint: str):
-    """Class names: the checkpoint's ``meta.dataset_meta``, else the test
-    dataset's ``metainfo`` / class ``METAINFO``."""
-    import torch
+def dataset_classes(model, cfg):
+    """Class names: the checkpoint's (``model.dataset_meta``, set by
+    ``build_detector_offline``), else the test dataset's ``metainfo`` /
+    class ``METAINFO``."""
     from mmdet.registry import DATASETS
-    meta = torch.load(checkpoint, map_location='cpu',
-                      weights_only=True).get('meta') or {}
-    classes = (meta.get('dataset_meta') or {}).get('classes')
+    classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
     if classes:
         return list(classes)
     dataset = cfg.test_dataloader.dataset
@@ -84,7 +82,7 @@ def main(argv=None):
     cfg = load_tool_config(args.config, args.cfg_options)
     model = build_detector_offline(cfg, args.checkpoint, args.device)
     model.cfg = cfg
-    classes = dataset_classes(cfg, args.checkpoint)
+    classes = dataset_classes(model, cfg)
     model.dataset_meta = dict(classes=classes)
     visualizer = None
     if not args.no_draw:

@@ -34,9 +34,10 @@ def build_detector_offline(cfg: Config,
     """Build ``cfg.model`` in eval mode with random or checkpoint weights.
 
     Pretrained ``init_cfg`` entries are dropped so nothing is fetched; a
-    checkpoint must match the model exactly; with no checkpoint the model is
-    initialised (some parameters, e.g. DINO's
-    ``level_embed``, are allocated uninitialised until ``init_weights``).
+    checkpoint must match the model exactly (its ``meta.dataset_meta``, the
+    class names, becomes ``model.dataset_meta``); with no checkpoint the
+    model is initialised (some parameters, e.g. DINO's ``level_embed``, are
+    allocated uninitialised until ``init_weights``).
     """
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
@@ -51,7 +52,11 @@ def build_detector_offline(cfg: Config,
     else:
         # strict: a checkpoint of another model is an error, not a warning
         # (as in tools/test.py without --partial-load).
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        ckpt = load_checkpoint(model, checkpoint, map_location='cpu',
+                               strict=True)
+        meta = (ckpt.get('meta') or {}).get('dataset_meta')
+        if meta:  # class names, as mmdet's init_detector keeps them
+            model.dataset_meta = meta
     return model.to(device).eval()
 
 
