@@ -89,8 +89,8 @@ def mmengine_safe_globals() -> list:
 
 
 _WITHOUT_IT = ('a pretrained backbone\'s file? The README\'s "Pretrained '
-               'weights" says where to obtain each one; '
-               '`--cfg-options model.backbone.init_cfg=None` trains without it')
+               'weights" says where to obtain each one; `--cfg-options '
+               'model.backbone.init_cfg=None` trains without it')
 
 
 def _load_local_checkpoint(filename, map_location=None):

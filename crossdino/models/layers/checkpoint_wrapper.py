@@ -6,8 +6,9 @@ layers) but implement it with fairscale's ``checkpoint_wrapper`` and raise
 same contract on ``torch.utils.checkpoint``: it wraps a module's forward in
 place (state-dict keys unchanged) so that, in training with gradients on,
 its activations are recomputed in the backward pass instead of stored.
-:func:`install_checkpoint_wrapper` hands it to mmdet's layer modules where fairscale is
-missing, so ``encoder=dict(num_cp=6)`` works as mmdet documents it.
+:func:`install_checkpoint_wrapper` hands it to mmdet's layer modules where
+fairscale is missing, so ``encoder=dict(num_cp=6)`` works as mmdet
+documents it.
 """
 import types
 
