@@ -55,12 +55,11 @@ def parse_args(argv=None):
 
 def worker(args, options) -> dict:
     import torch
-    from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import DictAction
 
     import crossdino  # noqa: F401
-    from crossdino.utils.build import drop_pretrained, init_weights_quietly
+    from crossdino.utils.build import build_detector_offline
     from crossdino.utils.config import load_tool_config
     from crossdino.utils.timing import rss_bytes, sync
     from tests.conftest import padded_det_batch
@@ -69,12 +68,8 @@ def worker(args, options) -> dict:
     parser.add_argument('--o', nargs='*', action=DictAction, default={})
     cfg = load_tool_config(osp.join(ROOT, args.config),
                            parser.parse_args(['--o', *options]).o)
-    cfg = cfg.model
-    drop_pretrained(cfg)
     torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    init_weights_quietly(model)
-    model.to(args.device).train()
+    model = build_detector_offline(cfg, device=args.device).train()
     h, w = args.shape
     inputs, samples = padded_det_batch(shapes=((h, w), ),
                                        num_gts=(args.num_gts, ), pad=(h, w))
