@@ -2,7 +2,7 @@
 
     python tools/infer.py CONFIG CHECKPOINT INPUT [INPUT ...]
         [--out-dir work_dirs/infer] [--batch-size 4] [--device cuda:0]
-        [--score-thr 0.3] [--no-draw] [--cfg-options k=v ...]
+        [--score-thr 0.3] [--no-draw] [--vicrop] [--cfg-options k=v ...]
 
 Writes ``OUT_DIR/predictions.json``, a COCO dataset of the predictions
 (``images``, ``categories``, ``annotations`` with ``bbox`` [x, y, w, h] in
@@ -11,8 +11,11 @@ and, unless ``--no-draw``, ``OUT_DIR/vis/<image name>`` with the boxes
 scoring at least ``--score-thr`` drawn. Images of any size work (the
 config's test pipeline resizes them); ``--batch-size`` images run in one
 forward pass; an unreadable image stops the run naming the file. The
-checkpoint must match the config's model exactly. Python API:
-:mod:`crossdino.apis`.
+checkpoint must match the config's model exactly. ``--vicrop`` (implied
+by a config with a ``vicrop`` dict or by ``--cfg-options vicrop.KEY=VALUE``)
+adds ViCrop-Det, or uniform slicing with ``vicrop.mode=uniform``, with crops
+cut from the original image (``crossdino.models.tta.ViCropTTAModel``). Python
+API: :mod:`crossdino.apis`.
 """
 import argparse
 import importlib.util
@@ -44,6 +47,10 @@ def parse_args(argv=None):
                    'every prediction)')
     p.add_argument('--no-draw', action='store_true',
                    help='write predictions.json only')
+    p.add_argument('--vicrop', action='store_true',
+                   help='ViCrop-Det test-time cropping with the config\'s '
+                   '`vicrop` settings (uniform slicing: --cfg-options '
+                   'vicrop.mode=uniform)')
     cli.add_cfg_options_arg(p)
     return p.parse_args(argv)
 
@@ -81,9 +88,13 @@ def main(argv=None):
     paths = list_images(args.inputs)
     cfg = load_tool_config(args.config, args.cfg_options)
     model = build_detector_offline(cfg, args.checkpoint, args.device)
-    model.cfg = cfg
     classes = dataset_classes(model, cfg)
     model.dataset_meta = dict(classes=classes)
+    if args.vicrop or cfg.get('vicrop') is not None:
+        from crossdino.models.tta import ViCropTTAModel
+        model = ViCropTTAModel(model, **(cfg.get('vicrop') or {}))
+        model.dataset_meta = model.module.dataset_meta
+    model.cfg = cfg
     visualizer = None
     if not args.no_draw:
         os.makedirs(osp.join(args.out_dir, 'vis'), exist_ok=True)

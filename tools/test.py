@@ -52,7 +52,9 @@ def parse_args(argv=None):
     parser.add_argument(
         '--vicrop', action='store_true',
         help='ViCrop-Det test-time cropping: wrap the model in '
-        'ViCropTTAModel (settings from the config\'s `vicrop` dict)')
+        'ViCropTTAModel with the config\'s `vicrop` settings (defaults where '
+        'it has none); a config with a `vicrop` dict, or --cfg-options '
+        'vicrop.KEY=VALUE, implies it')
     cli.add_runner_args(parser)
     return cli.parse_runner_args(parser, argv)
 
@@ -78,7 +80,9 @@ def build_cfg(args):
     cfg = load_tool_config(args.config, args.cfg_options, args.work_dir,
                            args.launcher)
     cfg.load_from = args.checkpoint
-    if args.vicrop:
+    # the settings live in the config's `vicrop` dict: a config (or
+    # --cfg-options vicrop.*) that has one tests with ViCrop
+    if args.vicrop or cfg.get('vicrop') is not None:
         from crossdino.models.tta import wrap_config_with_vicrop
         cfg = wrap_config_with_vicrop(cfg)
     if args.show or args.show_dir:

@@ -1,9 +1,5 @@
-# Test-only: the embedded synthetic demo (configs/demo/dino_r18_synthetic.py)
-# with ViCrop-Det test-time cropping.
+# The embedded synthetic demo (configs/demo/dino_r18_synthetic.py) tested
+# with ViCrop-Det: tools/test.py wraps the model because of `vicrop`.
 _base_ = '../demo/dino_r18_synthetic.py'
 
-vicrop = dict(window_ratios=(0.25, ), crop_scale=2.0, budget=0.25, max_crops=4)
-model = dict(_delete_=True,
-             type='ViCropTTAModel',
-             module=_base_.model,
-             **vicrop)
+vicrop = dict(window_ratios=(0.5, ), crop_scale=2.0, budget=1.0)

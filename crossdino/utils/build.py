@@ -79,3 +79,40 @@ def random_test_batch(batch_size: int, height: int, width: int,
         for i in range(batch_size)
     ]
     return dict(inputs=list(inputs), data_samples=samples)
+
+
+def build_test_split(cfg: Config, split: str = 'test',
+                     num_images: Optional[int] = None):
+    """The config's test dataloader and evaluator config, optionally on its
+    training images.
+
+    ``split='train'`` keeps the test pipeline, batch settings and metric
+    but reads the training set's annotations and images (a split held out
+    from the one results are reported on, to choose settings); the
+    evaluator's ``ann_file`` follows. ``num_images`` takes the first N.
+
+    Returns:
+        tuple: (DataLoader, evaluator config).
+    """
+    import copy
+    import os.path as osp
+
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    loader = copy.deepcopy(cfg.test_dataloader)
+    evaluator = copy.deepcopy(cfg.test_evaluator)
+    if split == 'train':
+        train = cfg.train_dataloader.dataset
+        for key in ('ann_file', 'data_prefix', 'data_root'):
+            if key in train:
+                loader.dataset[key] = copy.deepcopy(train[key])
+        ann = osp.join(train.get('data_root', '') or '', train.ann_file)
+        for ev in evaluator if isinstance(evaluator, list) else [evaluator]:
+            if 'ann_file' in ev:
+                ev['ann_file'] = ann
+    elif split != 'test':
+        raise ValueError(f"split must be 'test' or 'train', got {split!r}")
+    if num_images is not None:
+        loader.dataset['indices'] = num_images
+    return Runner.build_dataloader(loader), evaluator

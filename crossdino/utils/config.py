@@ -29,7 +29,7 @@ from .cli import (CFG_OPTIONS_HELP, NEW_KEY_PREFIX,  # noqa: F401
 #: ``efficient_conv_bn_eval``); ``runner_type`` (``RUNNERS.build``); mmdet's
 #: test-time augmentation keys; crossdino's ``partial_load``
 #: (:class:`~crossdino.utils.checkpoint.StrictCheckpointMixin`) and ``vicrop``
-#: (``tools/test.py --vicrop``).
+#: (a config that has it tests with ``ViCropTTAModel``).
 RUNNER_CONFIG_KEYS = frozenset({
     'model', 'work_dir', 'train_dataloader', 'val_dataloader',
     'test_dataloader', 'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr',

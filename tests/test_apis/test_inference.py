@@ -56,16 +56,11 @@ def test_boxes_are_in_original_image_pixels(tiny):
 
 
 def test_infer_tool_folder_glob_and_large_image(tiny):
-    import importlib.util
+    from tools.infer import main as infer
     _, ckpt, tmp = tiny
-    spec = importlib.util.spec_from_file_location(
-        'infer', osp.join(ROOT, 'tools', 'infer.py'))
-    infer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(infer)
     out = tmp / 'out'
-    infer.main([TINY_CFG, ckpt, str(tmp / 'images'), str(tmp / '*.jpg'),
-                '--out-dir', str(out), '--batch-size', '2',
-                '--score-thr', '0'])
+    infer([TINY_CFG, ckpt, str(tmp / 'images'), str(tmp / '*.jpg'),
+           '--out-dir', str(out), '--batch-size', '2', '--score-thr', '0'])
     coco = COCO(str(out / 'predictions.json'))
     names = [img['file_name'] for img in coco.dataset['images']]
     assert names == ['a.png', 'b.png', 'drone.jpg']
@@ -80,6 +75,21 @@ def test_infer_tool_folder_glob_and_large_image(tiny):
     assert all(osp.isfile(out / 'vis' / n) for n in names)
     assert mmcv.imread(str(out / 'vis' / 'drone.jpg')).shape[:2] == (3000,
                                                                     4000)
+
+
+def test_infer_tool_slices_from_the_original(tiny):
+    from tools.infer import main as infer
+    _, ckpt, tmp = tiny
+    out = tmp / 'sliced'
+    # uniform slicing implied by the vicrop settings; b.png is 3x larger
+    # than the network input, so its tiles come from the original pixels
+    infer([TINY_CFG, ckpt, str(tmp / 'images' / 'b.png'), '--out-dir',
+           str(out), '--no-draw', '--cfg-options', 'vicrop.mode=uniform',
+           'vicrop.budget=4.0', 'vicrop.max_per_img=50'])
+    coco = COCO(str(out / 'predictions.json'))
+    xywh = np.array([a['bbox'] for a in coco.dataset['annotations']])
+    assert 20 < len(xywh) <= 50  # crop detections were merged in
+    assert (xywh[:, 0] >= 0).all() and (xywh[:, 0] + xywh[:, 2] <= 384).all()
 
 
 def test_unreadable_image_is_named(tiny, tmp_path):

@@ -71,6 +71,10 @@ CASES = [
      'missing_cfg.py'),
     ('tools/benchmarks/benchmark_train_memory.py',
      ['--config', 'missing_cfg.py', '--variant', 'a'], 'missing_cfg.py'),
+    ('tools/benchmarks/compare_vicrop.py', [TINY_CFG, 'a.pth', 'missing.pth'],
+     'a.pth'),
+    ('tools/analysis_tools/acs_free_heads.py', [TINY_CFG, 'missing.pth'],
+     'missing.pth'),
 ]
 
 

@@ -5,9 +5,10 @@
         [--vicrop k=v ...]
 
 Writes one PNG with four panels over the image: the Spatial Attention
-Entropy map (SAE / log H), the saliency map (attention magnitude), the chosen
-crops (numbered in selection order) and the detections before (first pass,
-dashed) and after (merged) ViCrop. ``CONFIG`` is a detector config or a
+Entropy map (SAE / log H; empty for probes without entropy), the probe's
+mass map (attention saliency, or residual encoder objectness with
+``probe='encoder'``), the chosen crops (numbered in selection order) and the
+detections before (first pass, dashed) and after (merged) ViCrop. ``CONFIG`` is a detector config or a
 ViCrop config (``configs/vicrop/``); ViCrop settings come from its
 ``vicrop`` dict / wrapper and ``--vicrop key=value`` overrides. Without
 ``--checkpoint`` the weights are random (a smoke test of the pipeline).
@@ -145,7 +146,8 @@ def main(argv=None):
     after = out.pred_instances
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 12 * ori[0] / ori[1] + 1))
-    panels = [('SAE / log H', 'magma'), ('saliency', 'viridis')]
+    panels = [('SAE / log H', 'magma'),
+              (f'probe mass ({tta.probe})', 'viridis')]
     for ax, (title, cmap), key in zip(axes[0], panels, ('sae', 'saliency')):
         ax.imshow(img)
         if dbg[key] is not None:

@@ -1,22 +1,21 @@
-"""Latency of ViCrop-Det vs the plain detector vs uniform slicing, one run.
+"""Latency of ViCrop-Det and its controls at one budget, side by side.
 
 Rows (interleaved A, B, C, ... on the same fake batch so that load on a shared
-machine hits all alike; medians):
+machine hits all alike; medians), every cropping row at the same ``--budget``
+of extra processed pixels (padding counted) and window size:
 
 - ``plain``: the detector's own ``predict``;
-- ``vicrop``: ViCrop-Det at the given budget (``--budget``, ``--max-crops``,
-  ``--window-ratio``, ``--crop-scale``);
-- ``uniform``: SAHI-style tiles (``--grid``, 20% overlap) plus the full
-  image, at the same crop scale;
-- ``vicrop-Nq``: ViCrop with ``--crop-num-queries`` decoder queries in the
-  crop pass (fewer queries: less fixed decoder cost, no top-k padding);
-- ``vicrop@uniform``: ViCrop choosing as many windows of the uniform tiles'
-  size as the grid has tiles, i.e. the same extra pixels as ``uniform``.
+- ``vicrop``: ViCrop-Det (``--window-ratio``, ``--crop-scale``);
+- ``vicrop-Nq``: the same with ``--crop-num-queries`` decoder queries in the
+  crop pass (less fixed decoder cost, less top-k padding);
+- ``uniform`` / ``random``: tiles / random windows of the same size.
 
 With random weights nothing is "salient", so ``min_mass_ratio`` is 0 here:
-ViCrop always spends its budget (the worst case for latency). Also reported:
-the SAE computation (hooked first pass minus plain first pass, plus
-splatting, entropy and window selection) as a share of the plain first pass.
+ViCrop always spends its budget (the worst case for latency). Crops come from
+the network input (the fake batch has no files; cutting from the original
+adds a decode and a resize per image). Also reported: the SAE computation
+(hooked first pass minus plain first pass, plus splatting, entropy and window
+selection) as a share of the plain first pass.
 
     python tools/benchmarks/benchmark_vicrop.py                 # CPU, ~2 min
     python tools/benchmarks/benchmark_vicrop.py --device cuda --shape 800 1333
@@ -59,20 +58,16 @@ def parse_args(argv=None):
                    type=int,
                    default=None,
                    help='override num_queries (smaller = faster on CPU)')
-    p.add_argument('--budget', type=float, default=0.25)
-    p.add_argument('--max-crops', type=int, default=4)
-    p.add_argument('--window-ratio', type=float, default=0.25)
+    p.add_argument('--budget', type=float, default=0.25,
+                   help='extra processed pixels per first-pass pixel')
+    p.add_argument('--window-ratio', type=float, default=0.25,
+                   help='window side / image side (0.25 at scale 2 = a '
+                   'quarter canvas, 0.5 = the canvas)')
     p.add_argument('--crop-scale', type=float, default=2.0)
     p.add_argument('--crop-num-queries',
                    type=int,
                    default=300,
                    help='queries of the crop pass in the vicrop-Nq row')
-    p.add_argument('--grid', type=int, nargs=2, default=(2, 2))
-    p.add_argument('--uniform-scale',
-                   type=float,
-                   default=1.0,
-                   help='crop scale of the uniform tiles (and of '
-                   'vicrop@uniform)')
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--iters', type=int, default=2)
     p.add_argument('--device', help='default: cuda when available, else cpu')
@@ -87,7 +82,7 @@ from mmengine.config import Config  # noqa: E402
 
 import crossdino  # noqa: E402,F401
 from crossdino.models.tta import DecoderAttentionRecorder  # noqa: E402
-from crossdino.models.tta import ViCropTTAModel, uniform_windows  # noqa: E402
+from crossdino.models.tta import ViCropTTAModel  # noqa: E402
 from crossdino.utils.build import drop_pretrained  # noqa: E402
 from crossdino.utils.build import init_weights_quietly  # noqa: E402
 from crossdino.utils.timing import timed  # noqa: E402
@@ -125,12 +120,12 @@ def fake_batch(batch_size, shape, device, seed=0):
 
 
 def extra_pixels(tta, shape):
-    crops = tta.last_debug['crops']
-    px = sum(
-        float(((c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1])).sum())
-        for c in crops) * tta.crop_scale**2
-    return len(crops), sum(
-        len(c) for c in crops), px / (len(crops) * shape[0] * shape[1])
+    """Crops per image and processed crop pixels per first-pass pixel."""
+    costs = tta.last_debug['crop_cost']
+    n_img = len(costs)
+    px = float(sum(c.sum() for c in costs))
+    return sum(len(c) for c in costs) / n_img, px / (n_img * shape[0] *
+                                                     shape[1])
 
 
 @torch.no_grad()
@@ -152,10 +147,13 @@ def sae_share(tta, inputs, samples, iters, device):
         hooked.append(timed(run, device))
 
         def post():
+            from mmengine.structures import InstanceData
             sae, sal = tta.attention_maps(rec, grid)
             for b, s in enumerate(samples):
-                tta.choose_crops(sae[b], sal[b], s.metainfo['img_shape'],
-                                 rec.records[0]['num_heads'])
+                tta.choose_crops(s.metainfo['img_shape'], 0,
+                                 dict(mass=sal[b], sae=sae[b]),
+                                 rec.records[0]['num_heads'], s,
+                                 InstanceData())
 
         maps.append(timed(post, device))
     med = [statistics.median(v[1:]) for v in (plain, hooked, maps)]
@@ -169,35 +167,16 @@ def main(argv=None):
     det = build(args.config, dev, args.num_queries)
     inputs, samples = fake_batch(args.batch_size, args.shape, dev)
     h, w = args.shape
-    tile = uniform_windows((h, w), tuple(args.grid), 0.2)[0]
-    tile_ratio = (float(tile[3] / h), float(tile[2] / w))
-    n_tiles = args.grid[0] * args.grid[1]
-    common = dict(min_mass_ratio=0.0, keep_debug=True)
-    vicrop = dict(budget=args.budget,
-                  max_crops=args.max_crops,
+    common = dict(min_mass_ratio=0.0, keep_debug=True, budget=args.budget,
                   window_ratios=(args.window_ratio, ),
-                  crop_scale=args.crop_scale,
-                  **common)
+                  crop_scale=args.crop_scale, crop_source='input')
     nq = min(args.crop_num_queries, det.num_queries)
     runners = {
         'plain': None,
-        'vicrop': ViCropTTAModel(det, **vicrop),
-        f'vicrop-{nq}q': ViCropTTAModel(det, crop_num_queries=nq, **vicrop),
-        'uniform':
-        ViCropTTAModel(det,
-                       mode='uniform',
-                       slice_grid=tuple(args.grid),
-                       overlap_ratio=0.2,
-                       crop_scale=args.uniform_scale,
-                       **common),
-        'vicrop@uniform':
-        ViCropTTAModel(det,
-                       budget=None,
-                       max_crops=n_tiles,
-                       window_ratios=(tile_ratio, ),
-                       window_iou_thr=0.5,
-                       crop_scale=args.uniform_scale,
-                       **common),
+        'vicrop': ViCropTTAModel(det, **common),
+        f'vicrop-{nq}q': ViCropTTAModel(det, crop_num_queries=nq, **common),
+        'uniform': ViCropTTAModel(det, mode='uniform', **common),
+        'random': ViCropTTAModel(det, mode='random', **common),
     }
 
     def run(name):
@@ -222,8 +201,7 @@ def main(argv=None):
     for n in runners:
         crops, px = 0.0, 0.0
         if runners[n] is not None:
-            n_img, n_crops, px = extra_pixels(runners[n], args.shape)
-            crops = n_crops / n_img
+            crops, px = extra_pixels(runners[n], args.shape)
         print(f'{n:<16}{med[n]:>12.3f}{med[n] / med["plain"]:>9.3f}'
               f'{crops:>11.1f}{px:>10.2f}')
     plain, hooked, post = sae_share(runners['vicrop'], inputs, samples,

@@ -91,12 +91,20 @@ class DecoderAttentionRecorder:
         detector (nn.Module): the detector (not a wrapper).
         layers (Sequence[int], optional): decoder layers to record (negative
             indices allowed). Defaults to all layers.
+        encoder_logits (bool): also record the two-stage encoder's class
+            logits for every memory token (``bbox_head.cls_branches[
+            num_layers]``, which DINO and two-stage Deformable DETR apply to
+            the whole memory). Default False.
 
     Attributes:
         records (list[dict]): one dict per recorded cross-attention call with
             ``offsets``, ``logits``, ``reference_points``, ``spatial_shapes``
             and the module's ``num_heads/num_levels/num_points``.
         cls_logits (Tensor | None): (bs, nq, C) last-layer class logits.
+        box_preds (Tensor | None): (bs, nq, 4) last-layer boxes, normalised
+            cxcywh.
+        enc_logits (Tensor | None): (bs, num_tokens, C) encoder class logits
+            (``encoder_logits=True``).
         spatial_shapes (Tensor | None): (L, 2) memory sizes seen by the
             decoder (also recorded with ``layers=[]``).
         enabled (bool): set False to stop recording (e.g. second pass).
@@ -104,7 +112,8 @@ class DecoderAttentionRecorder:
 
     def __init__(self,
                  detector: nn.Module,
-                 layers: Optional[Sequence[int]] = None):
+                 layers: Optional[Sequence[int]] = None,
+                 encoder_logits: bool = False):
         decoder = getattr(detector, 'decoder', None)
         if decoder is None or not hasattr(decoder, 'layers'):
             raise TypeError(f'{type(detector).__name__} has no '
@@ -121,10 +130,22 @@ class DecoderAttentionRecorder:
                                     'not a multi-scale deformable attention')
         self.head = getattr(detector, 'bbox_head', None)
         self.decoder = decoder
+        self.enc_branch = None
+        if encoder_logits:
+            branches = getattr(self.head, 'cls_branches', None)
+            if not getattr(detector, 'as_two_stage', False) or \
+                    branches is None or len(branches) <= n:
+                raise TypeError(
+                    f'{type(detector).__name__} is not a two-stage DETR with '
+                    '`bbox_head.cls_branches[num_layers]` (DINO, two-stage '
+                    'Deformable DETR): no encoder class logits to record')
+            self.enc_branch = branches[n]
         self.spatial_shapes: Optional[Tensor] = None
         self.handles: List = []
         self.records: List[Dict] = []
         self.cls_logits: Optional[Tensor] = None
+        self.box_preds: Optional[Tensor] = None
+        self.enc_logits: Optional[Tensor] = None
         self.enabled = True
 
     # hooks ---------------------------------------------------------------
@@ -158,10 +179,18 @@ class DecoderAttentionRecorder:
     def _head_hook(self, module, inputs, output):
         if self.enabled:
             self.cls_logits = output[0][-1].detach()
+            self.box_preds = output[1][-1].detach()
+
+    def _enc_hook(self, module, inputs, output):
+        # the first call of a forward: with shared prediction layers
+        # (Deformable DETR without box refinement) the same module also
+        # classifies every decoder layer's queries afterwards
+        if self.enabled and self.enc_logits is None:
+            self.enc_logits = output.detach()
 
     def __enter__(self) -> 'DecoderAttentionRecorder':
         self.records, self.cls_logits, self._pending = [], None, {}
-        self.spatial_shapes = None
+        self.box_preds = self.enc_logits = self.spatial_shapes = None
         self.handles.append(
             self.decoder.register_forward_pre_hook(self._decoder_hook,
                                                    with_kwargs=True))
@@ -177,6 +206,9 @@ class DecoderAttentionRecorder:
         if self.head is not None:
             self.handles.append(
                 self.head.register_forward_hook(self._head_hook))
+        if self.enc_branch is not None:
+            self.handles.append(
+                self.enc_branch.register_forward_hook(self._enc_hook))
         return self
 
     def remove(self) -> None:
@@ -219,25 +251,36 @@ def query_weights(scores: Optional[Tensor],
                   shape: Tuple[int, int],
                   mode: str = 'score',
                   topk: Optional[int] = None,
-                  device=None) -> Tensor:
+                  device=None,
+                  score_thr: float = 0.3) -> Tensor:
     """Per-query weight of the splat.
 
     Args:
         scores (Tensor | None): (bs, nq) query scores; None means uniform.
         shape (tuple): (bs, nq).
-        mode (str): ``'score'`` (weight = score) or ``'uniform'`` (1).
-        topk (int, optional): keep only the ``topk`` best-scoring queries.
+        mode (str): ``'score'`` (weight = score, the paper's saliency),
+            ``'uniform'`` (1) or ``'unconfident'`` (score, but 0 for queries
+            at or above ``score_thr``: only what the first pass was unsure
+            of draws crops).
+        topk (int, optional): keep only the ``topk`` best-scoring queries
+            (of those ``'unconfident'`` keeps).
+        score_thr (float): the confidence of ``'unconfident'``.
 
     Returns:
         Tensor: (bs, nq) weights.
     """
-    if mode not in ('score', 'uniform'):
-        raise ValueError(f'query weighting must be score|uniform, got {mode}')
+    if mode not in ('score', 'uniform', 'unconfident'):
+        raise ValueError('query weighting must be score|uniform|unconfident, '
+                         f'got {mode}')
     if scores is None:
         return torch.ones(shape, device=device)
-    w = scores if mode == 'score' else torch.ones_like(scores)
+    w = torch.ones_like(scores) if mode == 'uniform' else scores
+    if mode == 'unconfident':
+        w = torch.where(scores < score_thr, scores, torch.zeros_like(scores))
     if topk is not None and topk < scores.shape[1]:
-        keep = scores.topk(topk, dim=1).indices
+        # the best-scoring queries; of the unconfident ones for that mode
+        rank = w if mode == 'unconfident' else scores
+        keep = rank.topk(topk, dim=1).indices
         w = torch.zeros_like(w).scatter(1, keep, w.gather(1, keep))
     return w
 

@@ -1,6 +1,7 @@
-"""ViCrop-Det test-time cropping: SAE, splatting, window selection, box
-mapping and merge on hand-made inputs; the wrapper end to end on a tiny DINO;
-``tools/test.py --vicrop``."""
+"""ViCrop-Det test-time cropping: SAE, splatting and attention capture on
+hand-made inputs; crop boxes back in original-image coordinates through a
+stub detector; the wrapper end to end on a tiny DINO in every mode;
+``tools/test.py`` with a ``vicrop`` config."""
 import copy
 import math
 import os.path as osp
@@ -19,11 +20,9 @@ from mmengine.structures import InstanceData
 import crossdino  # noqa: F401
 from crossdino.models.tta import (DecoderAttentionRecorder, ViCropTTAModel,
                                   border_cut_mask, crop_to_image_boxes,
-                                  image_to_crop_boxes, merge_detections,
-                                  merge_detections_cross, score_windows,
-                                  select_windows, sliding_windows,
+                                  image_to_crop_boxes,
                                   spatial_attention_entropy, splat_attention,
-                                  uniform_windows, wrap_config_with_vicrop)
+                                  wrap_config_with_vicrop)
 from tests.conftest import (PYTHON, TINY_CFG, data_root_options,
                             format_cfg_options, run_tool)
 
@@ -85,6 +84,9 @@ class _FakeDetr(nn.Module):
         self.decoder = nn.Module()
         self.decoder.layers = nn.ModuleList([_Layer(), _Layer()])
 
+    def test_step(self, data):
+        raise NotImplementedError('never run: only wrapped')
+
 
 @pytest.mark.parametrize('ref_dim', [2, 4])
 def test_recorder_reproduces_msda_output_and_removes_hooks(ref_dim):
@@ -118,60 +120,16 @@ def test_recorder_reproduces_msda_output_and_removes_hooks(ref_dim):
         assert not m._forward_hooks and not m._forward_pre_hooks
 
 
-# -- windows -------------------------------------------------------------------
-def test_select_windows_respects_budget_count_and_overlap():
-    torch.manual_seed(0)
-    img_hw = (96, 128)
-    windows = sliding_windows(img_hw, [0.25, 0.5], stride_ratio=0.25)
-    assert (windows[:, 2] <= 128).all() and (windows[:, 3] <= 96).all()
-    scores = torch.rand(len(windows))
-    valid = torch.rand(len(windows)) > 0.2
-    cost = (windows[:, 2] - windows[:, 0]) * (windows[:, 3] - windows[:, 1])
-    for budget, k, iou in [(0.5, 10, 0.25), (2.0, 3, 0.0), (None, 5, 0.5),
-                           (0.05, 4, 0.3)]:
-        px = None if budget is None else budget * 96 * 128
-        idx = select_windows(windows, scores, valid, iou, k, cost, px)
-        assert len(idx) <= k and valid[idx].all()
-        if px is not None:
-            assert cost[idx].sum() <= px
-        from mmcv.ops import bbox_overlaps
-        ov = bbox_overlaps(windows[idx], windows[idx])
-        ov.fill_diagonal_(0)
-        assert (ov <= iou + 1e-6).all()
-        assert torch.equal(scores[idx], scores[idx].sort(descending=True)[0])
-    assert len(select_windows(windows, scores, valid, 0.3, 4, cost, 0)) == 0
-    assert len(select_windows(windows, scores, valid, 0.3, 0, cost, None)) == 0
-
-
-def test_score_windows_prefers_salient_high_entropy_window():
-    sal = torch.zeros(12, 16)
-    sae = torch.zeros(12, 16)
-    sal[1:3, 1:3] = 5.0  # salient but certain
-    sal[8:10, 10:12] = 5.0  # salient and ambiguous
-    sae[8:10, 10:12] = math.log(8)
-    windows = torch.tensor([[0., 0., 32., 32.], [64., 56., 112., 96.],
-                            [64., 0., 96., 24.]])
-    st = score_windows(sal, sae, windows, 8, (96, 128), num_heads=8)
-    torch.testing.assert_close(st['mass'], torch.tensor([0.5, 0.5, 0.0]))
-    torch.testing.assert_close(st['entropy'], torch.tensor([0.0, 1.0, 0.0]))
-    assert st['score'].argmax() == 1
-
-
-def test_uniform_windows_cover_the_image():
-    tiles = uniform_windows((96, 128), (2, 3), 0.2)
-    assert tiles.shape == (6, 4)
-    assert tiles[:, :2].min() == 0 and tiles[:, 2].max() == 128
-    assert tiles[:, 3].max() == 96
-
-
-# -- boxes ---------------------------------------------------------------------
+# -- end to end ----------------------------------------------------------------
+# -- crop boxes back in original-image coordinates -------------------------
 def test_crop_box_mapping_round_trip():
     boxes = torch.tensor([[40., 30., 50., 44.], [33., 21., 60., 70.]])
-    crop = torch.tensor([32., 20., 64., 72.])
+    offset = torch.tensor([32., 20.])
     sxy = torch.tensor([2.0, 1.5])
-    in_crop = image_to_crop_boxes(boxes, crop, sxy)
+    in_crop = image_to_crop_boxes(boxes, offset, sxy)
     torch.testing.assert_close(in_crop[0], torch.tensor([16., 15., 36., 36.]))
-    torch.testing.assert_close(crop_to_image_boxes(in_crop, crop, sxy), boxes)
+    torch.testing.assert_close(crop_to_image_boxes(in_crop, offset, sxy),
+                               boxes)
 
 
 def test_border_cut_boxes_dropped_only_on_interior_borders():
@@ -186,38 +144,202 @@ def test_border_cut_boxes_dropped_only_on_interior_borders():
     assert cut.tolist() == [False, True, True, False]
 
 
-def test_merge_keeps_the_higher_scoring_duplicate():
-    a, b = InstanceData(), InstanceData()
-    a.bboxes = torch.tensor([[0., 0., 10., 10.], [50., 50., 60., 60.]])
-    a.scores, a.labels = torch.tensor([0.4, 0.8]), torch.tensor([1, 2])
-    b.bboxes = torch.tensor([[0.5, 0., 10., 10.5], [50., 50., 60., 60.]])
-    b.scores, b.labels = torch.tensor([0.9, 0.3]), torch.tensor([1, 3])
-    out = merge_detections([a, b], dict(type='nms', iou_threshold=0.5), None)
-    assert len(out) == 3  # the class-3 box is no duplicate of the class-2 one
-    torch.testing.assert_close(out.scores, torch.tensor([0.9, 0.8, 0.3]))
-    torch.testing.assert_close(out.bboxes[0], b.bboxes[0])
-    capped = merge_detections([a, b], dict(type='nms', iou_threshold=0.5), 2)
-    assert len(capped) == 2
+class _StubDetector(nn.Module):
+    """First pass: one box in original pixels. Crop pass: one box at
+    (15, 30, 45, 60) in crop pixels per crop. Records every crop batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.data_preprocessor = MODELS.build(
+            dict(type='DetDataPreprocessor', mean=[10., 20., 30.],
+                 std=[2., 4., 8.], bgr_to_rgb=True))
+        self.batches = []
+
+    def test_step(self, data):
+        data = self.data_preprocessor(data, False)
+        return self.predict(data['inputs'], data['data_samples'])
+
+    def predict(self, inputs, samples, rescale=True):
+        first = rescale
+        if not first:
+            self.batches.append((inputs.clone(), samples))
+        for s in samples:
+            box = [150., 60., 170., 80.] if first else [15., 30., 45., 60.]
+            s.pred_instances = InstanceData(
+                bboxes=torch.tensor([box]), scores=torch.tensor([0.9]),
+                labels=torch.tensor([1]))
+        return samples
 
 
-def test_cross_merge_never_suppresses_first_pass_among_itself():
-    first = InstanceData()
-    first.bboxes = torch.tensor([[0., 0., 10., 10.], [1., 0., 10., 10.],
-                                 [50., 50., 60., 60.]])
-    first.scores = torch.tensor([0.5, 0.4, 0.7])
-    first.labels = torch.tensor([1, 1, 2])
-    crop = InstanceData()
-    crop.bboxes = torch.tensor([[50., 50.5, 60., 60.], [20., 20., 30., 30.]])
-    crop.scores = torch.tensor([0.9, 0.2])
-    crop.labels = torch.tensor([2, 0])
-    out = merge_detections_cross(first, [crop], 0.5, None)
-    # both overlapping first-pass class-1 boxes survive; the better crop box
-    # replaces the class-2 one; the new crop box is added
-    torch.testing.assert_close(out.scores, torch.tensor([0.9, 0.5, 0.4, 0.2]))
-    assert out.labels.tolist() == [2, 1, 1, 0]
+def _stub_image(tmp_path):
+    """A 100x200 (h x w) BGR image with a pixel pattern, on disk."""
+    import mmcv
+    import numpy as np
+    yy, xx = np.mgrid[:100, :200]
+    img = np.stack([xx % 251, yy * 2, (xx + 3 * yy) % 256], -1)
+    path = str(tmp_path / 'img.png')
+    mmcv.imwrite(img.astype(np.uint8), path)
+    return img.astype(np.uint8), path
 
 
-# -- end to end ----------------------------------------------------------------
+def _stub_batch(stub, path):
+    """The image resized by 0.5 to 50x100, as a test pipeline gives it."""
+    import mmcv
+    img = mmcv.imread(path)
+    small = mmcv.imresize(img, (100, 50))
+    sample = DetDataSample(metainfo=dict(img_path=path, img_id=3,
+                                         ori_shape=(100, 200),
+                                         img_shape=(50, 100),
+                                         scale_factor=(0.5, 0.5)))
+    return dict(inputs=[torch.from_numpy(small).permute(2, 0, 1)],
+                data_samples=[sample])
+
+
+@pytest.mark.parametrize('source', ['original', 'input'])
+def test_crop_boxes_return_in_original_coordinates(tmp_path, source):
+    import mmcv
+    img, path = _stub_image(tmp_path)
+    stub = _StubDetector()
+    # two 50x50 tiles of the 50x100 input at x 0 and 50, each resized x3 to
+    # 150x150 crop pixels = 1.5 crop px per original px
+    tta = ViCropTTAModel(stub, mode='uniform', slice_grid=(1, 2),
+                         overlap_ratio=0.0, crop_scale=3.0, budget=None,
+                         crop_source=source, max_crops_per_forward=1)
+    out = tta.test_step(_stub_batch(stub, path))[0].pred_instances
+    assert len(stub.batches) == 2  # one crop per forward
+    assert all(b.shape == (1, 3, 150, 150) for b, _ in stub.batches)
+    # (15, 30, 45, 60) / 1.5 + offset (0 | 100, 0), and the first-pass box
+    expect = {(150., 60., 170., 80.), (10., 20., 30., 40.),
+              (110., 20., 130., 40.)}
+    assert {tuple(b) for b in out.bboxes.tolist()} == expect
+    if source == 'original':
+        # the crop pass saw the original's pixels, resized and normalised
+        # by the detector's own preprocessor (BGR -> RGB, mean, std)
+        ref = mmcv.imresize(img[:, 100:200], (150, 150),
+                            interpolation='bilinear')
+        ref = torch.from_numpy(ref[..., ::-1].copy()).permute(2, 0, 1)
+        ref = (ref.float() - torch.tensor([10., 20., 30.])[:, None, None]) \
+            / torch.tensor([2., 4., 8.])[:, None, None]
+        torch.testing.assert_close(stub.batches[1][0][0], ref)
+
+
+def test_budget_counts_crop_pixels(tmp_path):
+    _, path = _stub_image(tmp_path)
+    stub = _StubDetector()
+    # each 150x150 crop costs 22500 / 5000 = 4.5 first-pass images
+    for budget, crops in [(4.4, 0), (4.5, 1), (8.9, 1), (9.0, 2)]:
+        tta = ViCropTTAModel(stub, mode='uniform', slice_grid=(1, 2),
+                             overlap_ratio=0.0, crop_scale=3.0,
+                             budget=budget, keep_debug=True)
+        tta.test_step(_stub_batch(stub, path))
+        assert len(tta.last_debug['crops'][0]) == crops
+        assert tta.last_debug['crop_cost'][0].sum() == 22500 * crops
+    stub.data_preprocessor.pad_size_divisor = 32  # 150 -> 160: padding paid
+    tta = ViCropTTAModel(stub, mode='uniform', slice_grid=(1, 2),
+                         overlap_ratio=0.0, crop_scale=3.0, budget=9.0,
+                         keep_debug=True)
+    tta.test_step(_stub_batch(stub, path))
+    assert tta.last_debug['crop_cost'][0].tolist() == [160 * 160]
+
+
+def test_oracle_reads_ground_truth_in_original_pixels(tmp_path):
+    _, path = _stub_image(tmp_path)
+    stub = _StubDetector()
+    data = _stub_batch(stub, path)
+    # an object at original x 120..140 lies in the right tile (input x
+    # 50..100); read as input pixels it would lie in neither
+    data['data_samples'][0].gt_instances = InstanceData(
+        bboxes=torch.tensor([[120., 20., 140., 40.]]),
+        labels=torch.tensor([4]))
+    tta = ViCropTTAModel(stub, mode='oracle', window_ratios=((1.0, 0.5), ),
+                         window_stride_ratio=1.0, budget=None,
+                         keep_debug=True)
+    tta.test_step(data)
+    assert tta.last_debug['crops'][0].tolist() == [[50., 0., 100., 50.]]
+
+
+def test_input_crops_keep_boxes_on_the_image_edge(tmp_path):
+    # 480 x 360 resized to 1067 x 800: x1 / scale_factor falls an ulp short
+    # of 480, which must still count as the image edge (nothing cut there)
+    stub = _StubDetector()
+    sample = DetDataSample(metainfo=dict(
+        img_id=0, ori_shape=(360, 480), img_shape=(800, 1067),
+        scale_factor=(1067 / 480, 800 / 360)))
+    tta = ViCropTTAModel(stub, mode='uniform', slice_grid=(1, 1),
+                         crop_scale=1.0, budget=None, crop_source='input')
+    inputs = torch.zeros(1, 3, 800, 1067)
+    windows = [torch.tensor([[0., 0., 1067., 800.]])]
+    (_, _, owners), = tta.cut_crops(inputs, [sample], windows, 0)
+    _, offset, sxy, window = owners[0]
+    assert window.tolist() == [0.0, 0.0, 480.0, 360.0]
+    boxes = crop_to_image_boxes(torch.tensor([[1000., 700., 1067., 800.]]),
+                                offset, sxy)
+    assert not border_cut_mask(boxes, window, (360, 480), 2.0).any()
+
+
+def test_acs_free_reads_the_configured_heads():
+    det = _FakeDetr()  # 2 decoder layers x 4 heads
+    tta = ViCropTTAModel(det, mode='uniform', acs_free=dict(heads=[[-1, 2]]))
+    w = torch.full((1, 2, 3, 4, 6), 1 / 6)  # (bs, layers, nq, heads, L*P)
+    w[0, 1, :, 2] = torch.tensor([1., 0, 0, 0, 0, 0])  # layer 1, head 2
+    w[0, 1, 2, 2] = torch.tensor([.5, .5, 0, 0, 0, 0])
+
+    class _Rec:
+        attn_modules = list(range(2))
+        box_preds = torch.tensor([[[.5, .5, .2, .2], [.1, .1, .1, .1],
+                                   [.8, .8, .1, .1]]])
+
+        def sampling(self):
+            return None, w
+
+    boxes = torch.tensor([[.75, .75, .85, .85], [.4, .4, .6, .6]])
+    ent, = tta.detection_entropy(_Rec(), None, [boxes])
+    # query 2 (half on two points) then query 0 (one point); every other
+    # head is uniform (entropy 1)
+    torch.testing.assert_close(ent, torch.tensor([math.log(2) / math.log(6),
+                                                  0.0]))
+    with pytest.raises(ValueError, match=r'\[0, 4\] is not a \[layer, head\]'):
+        ViCropTTAModel(det, mode='uniform', acs_free=dict(heads=[[0, 4]]))
+    with pytest.raises(ValueError, match='union'):
+        ViCropTTAModel(det, mode='uniform', merge_method='nmm',
+                       acs_free=dict(heads=None))
+
+
+def test_a_changed_file_is_an_error_that_names_it(tmp_path):
+    import mmcv
+    import numpy as np
+    _, path = _stub_image(tmp_path)
+    stub = _StubDetector()
+    data = _stub_batch(stub, path)
+    mmcv.imwrite(np.zeros((10, 10, 3), np.uint8), path)
+    tta = ViCropTTAModel(stub, mode='uniform', slice_grid=(1, 2),
+                         budget=None)
+    with pytest.raises(ValueError, match=r'img\.png is 10x10 but .* 200x100'):
+        tta.test_step(data)
+
+
+def test_settings_fail_at_build_time():
+    stub = _StubDetector()
+    with pytest.raises(TypeError, match='merge_method'):
+        ViCropTTAModel(stub, merge='cross')
+    with pytest.raises(TypeError, match="unknown setting 'budgett'"):
+        ViCropTTAModel(stub, budgett=1)
+    with pytest.raises(ValueError, match='probe must be one of'):
+        ViCropTTAModel(stub, mode='uniform', probe='gradcam')
+    # a detector without deformable decoder cross-attention (e.g. the
+    # ENACT DETRs) fails when the wrapper is built, not at the first batch
+    with pytest.raises(TypeError, match='not a DETR-family detector'):
+        ViCropTTAModel(stub, mode='vicrop')
+    det = _FakeDetr()
+    det.decoder.layers[0].cross_attn = nn.MultiheadAttention(32, 4)
+    with pytest.raises(TypeError, match='not a multi-scale deformable'):
+        ViCropTTAModel(det, mode='vicrop')
+    with pytest.raises(TypeError, match='not a two-stage DETR'):
+        ViCropTTAModel(_FakeDetr(), mode='vicrop', probe='encoder')
+    ViCropTTAModel(stub, mode='random')  # needs no attention
+
+
+# -- end to end on a tiny DINO ---------------------------------------------
 @pytest.fixture(scope='module')
 def tiny_dino():
     cfg = copy.deepcopy(Config.fromfile(TINY_CFG).model)
@@ -238,28 +360,41 @@ def fake_data(seed=0):
              scale_factor=(0.5, 0.5)),
         dict(img_shape=(80, 120), ori_shape=(80, 120), scale_factor=(1.0, 1.0))
     ]
-    return dict(inputs=imgs,
-                data_samples=[DetDataSample(metainfo=m) for m in metas])
+    samples = []
+    for i, m in enumerate(metas):
+        s = DetDataSample(metainfo=dict(m, img_id=i))
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor([[10., 10., 14., 13.], [60., 40., 66., 47.]]),
+            labels=torch.tensor([1, 2]))
+        samples.append(s)
+    return dict(inputs=imgs, data_samples=samples)
 
 
 def _preds(samples):
     return [s.pred_instances for s in samples]
 
 
-@pytest.mark.parametrize('mode', ['vicrop', 'uniform'])
-def test_wrapper_end_to_end(tiny_dino, mode):
-    tta = ViCropTTAModel(tiny_dino,
-                         mode=mode,
-                         budget=1.0,
-                         max_crops=3,
-                         min_mass_ratio=0.0,
-                         keep_debug=True)
+@pytest.mark.parametrize('kw', [
+    dict(mode='vicrop', probe='sae'),
+    dict(mode='vicrop', probe='encoder', merge_method='cross'),
+    dict(mode='vicrop', query_weighting='unconfident', merge_method='nmm',
+         match_metric='ios', crop_rescore=dict(first_weight=0.7)),
+    dict(mode='uniform'),
+    dict(mode='random', acs_free=dict(heads=[[0, 1], [-1, 3]])),
+    dict(mode='oracle', detected_thr=1.1),
+])
+def test_wrapper_end_to_end(tiny_dino, kw):
+    tta = ViCropTTAModel(tiny_dino, budget=1.0, min_mass_ratio=0.0,
+                         window_ratios=(0.25, ), crop_source='input',
+                         keep_debug=True, **kw)
     out = tta.test_step(fake_data())
     assert len(out) == 2
     crops = tta.last_debug['crops']
-    assert sum(len(c) for c in crops) > 0
-    if mode == 'vicrop':
-        assert all(len(c) <= 3 for c in crops)
+    assert all(len(c) > 0 for c in crops)
+    for c, cost, s in zip(crops, tta.last_debug['crop_cost'], out):
+        h, w = s.metainfo['img_shape']
+        assert cost.sum() <= 1.0 * h * w  # the budget holds
+    if kw.get('probe') == 'sae':
         assert tta.last_debug['sae'].shape == (2, 12, 16)
         assert (tta.last_debug['sae'] <= math.log(8) + 1e-5).all()
     for s in out:
@@ -268,6 +403,7 @@ def test_wrapper_end_to_end(tiny_dino, mode):
         assert len(b) <= 20  # test_cfg.max_per_img of the tiny DINO
         assert (b >= -1e-4).all() and (b[:, 0::2] <= w + 1e-3).all() and \
             (b[:, 1::2] <= h + 1e-3).all()
+        assert 'entropy' not in s.pred_instances
     for m in tiny_dino.modules():  # no hook left behind
         assert not m._forward_hooks and not m._forward_pre_hooks
 
@@ -284,7 +420,10 @@ def test_no_crop_returns_the_plain_predictions(tiny_dino, kw):
             assert torch.equal(p[k], o[k])
 
 
-def test_config_switches(tmp_path):
+def test_config_settings_live_in_one_place(tmp_path):
+    from tools.test import build_cfg, parse_args
+    ckpt = tmp_path / 'w.pth'
+    ckpt.write_bytes(b'')
     cfg = Config.fromfile(TINY_CFG)
     cfg.vicrop = dict(budget=0.25, max_crops=2)
     wrapped = wrap_config_with_vicrop(copy.deepcopy(cfg))
@@ -292,9 +431,17 @@ def test_config_switches(tmp_path):
     assert wrapped.model.module.type == 'DINO' and wrapped.model.budget == 0.25
     again = wrap_config_with_vicrop(copy.deepcopy(wrapped), mode='uniform')
     assert again.model.module.type == 'DINO' and again.model.mode == 'uniform'
-    tta_cfg = Config.fromfile(TINY_CFG)
-    tta_cfg.tta_model = dict(type='ViCropTTAModel', max_crops=1)
-    assert wrap_config_with_vicrop(tta_cfg).model.max_crops == 1
+    # --cfg-options vicrop.* takes effect without --vicrop
+    args = parse_args([TINY_CFG, str(ckpt), '--work-dir', str(tmp_path),
+                       '--cfg-options', 'vicrop.budget=2.0'])
+    cfg = build_cfg(args)
+    assert cfg.model.type == 'ViCropTTAModel' and cfg.model.budget == 2.0
+    plain = build_cfg(parse_args([TINY_CFG, str(ckpt), '--work-dir',
+                                  str(tmp_path)]))
+    assert plain.model.type == 'DINO'
+    assert build_cfg(parse_args([TINY_CFG, str(ckpt), '--vicrop',
+                                 '--work-dir', str(tmp_path)
+                                 ])).model.type == 'ViCropTTAModel'
 
 
 def test_test_tool_with_vicrop(tiny_dino, synthetic_root, tmp_path):
@@ -302,9 +449,10 @@ def test_test_tool_with_vicrop(tiny_dino, synthetic_root, tmp_path):
     torch.save(dict(state_dict=tiny_dino.state_dict(), meta=dict()), ckpt)
     opts = data_root_options(synthetic_root)
     opts['vicrop.budget'] = 1.0
+    opts['vicrop.window_ratios'] = (0.25, )
     opts['vicrop.min_mass_ratio'] = 0.0
     proc = run_tool([
-        PYTHON, 'tools/test.py', TINY_CFG, ckpt, '--vicrop', '--work-dir',
+        PYTHON, 'tools/test.py', TINY_CFG, ckpt, '--work-dir',
         str(tmp_path / 'work'), '--out',
         str(tmp_path / 'res.pkl'), '--cfg-options', *format_cfg_options(opts)
     ])
@@ -320,41 +468,46 @@ def test_crops_smaller_than_num_queries_tokens_are_padded(tiny_dino):
                          keep_debug=True)
     out = tta.test_step(fake_data())
     assert len(out) == 2 and sum(len(c) for c in tta.last_debug['crops'])
+    # the padding is paid from the budget
+    min_area = math.ceil(1.05 * 20 * 96 * 128 / (12 * 16 + 6 * 8 + 3 * 4 +
+                                                 2 * 2))
+    assert tta.last_debug['crop_cost'][0][0] >= min_area
 
 
-def test_crop_num_queries(tiny_dino):
-    kw = dict(budget=1.0, max_crops=2, min_mass_ratio=0.0)
+def test_crop_num_queries_uses_a_view_not_the_detector(tiny_dino):
+    kw = dict(budget=1.0, max_crops=2, min_mass_ratio=0.0,
+              window_ratios=(0.25, ))
     full = _preds(ViCropTTAModel(tiny_dino, **kw).test_step(fake_data()))
     same = _preds(
         ViCropTTAModel(tiny_dino, crop_num_queries=20,
                        **kw).test_step(fake_data()))
-    for p, o in zip(full, same):  # all 20 queries (swapped in): the same
+    for p, o in zip(full, same):  # all 20 queries: the same
         assert torch.equal(p.bboxes, o.bboxes)
-    # 1 query x 10 classes < max_per_img 20: the head's top-k is capped
-    one = ViCropTTAModel(tiny_dino, crop_num_queries=1, **kw)
-    assert len(one.test_step(fake_data())) == 2
-    assert tiny_dino.bbox_head.test_cfg['max_per_img'] == 20
     emb = tiny_dino.query_embedding
     calls = []
     det = tiny_dino
     hook = det.decoder.register_forward_pre_hook(
         lambda m, args, kwargs: calls.append(
             (det.num_queries, kwargs['query'].shape[1],
-             torch.equal(kwargs['query'][0], emb.weight[:det.num_queries]))),
+             torch.equal(kwargs['query'][0], emb.weight[:kwargs['query'].
+                                                        shape[1]]),
+             det.bbox_head.test_cfg['max_per_img'])),
         with_kwargs=True)
     try:
-        fewer = ViCropTTAModel(tiny_dino, crop_num_queries=5, **kw)
+        fewer = ViCropTTAModel(tiny_dino, crop_num_queries=1, **kw)
         out = fewer.test_step(fake_data())
     finally:
         hook.remove()
-    # first pass with all 20 queries, second pass with the first 5
-    assert [c[:2] for c in calls] == [(20, 20), (5, 5)] and calls[1][2]
-    assert tiny_dino.num_queries == 20 and tiny_dino.query_embedding is emb
-    assert len(out) == 2
+    # first pass with all 20 queries, crop pass with the first one; the
+    # detector itself never changes (also not during the crop pass)
+    # (the two images' crops differ in size: two crop forwards)
+    assert [c[1] for c in calls] == [20, 1, 1] and calls[1][2]
+    assert all(c[0] == 20 and c[3] == 20 for c in calls)
+    assert tiny_dino.query_embedding is emb and len(out) == 2
     # fewer queries also mean less padding for the two-stage top-k
     shapes = torch.tensor([[12, 16], [6, 8]])
     assert fewer.min_crop_area(shapes, (96, 128)) == math.ceil(
-        1.05 * 5 * 96 * 128 / 240)
+        1.05 * 1 * 96 * 128 / 240)
     with pytest.raises(ValueError,
                        match=r'crop_num_queries must be in 1\.\.20'):
         ViCropTTAModel(tiny_dino, crop_num_queries=21)

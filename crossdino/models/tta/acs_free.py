@@ -1,0 +1,105 @@
+"""ACS-Free: training-free choice among candidate boxes by attention entropy.
+
+Yang et al., "Self-Improving Small Object Grounding in LVLMs" (seed
+``002_7ff5ea7aecaac199``): among several candidate boxes for one object,
+prefer the one whose attention is most focused (lowest entropy) on a few
+*discriminative heads*, the heads whose entropy best separates good boxes
+from bad ones. The paper works on LVLM attention and does not publish its
+head rule; on a DETR we read, for each detection, the query that produced
+it and the entropy of that query's deformable sampling weights per decoder
+layer and head,
+
+    H_{q,l,h} = -sum_{lv,p} w log w / log(L * P)        (in [0, 1]),
+
+and pick the heads by the Spearman correlation between H and the IoU of the
+detection with its best ground truth on a held-out split
+(:func:`rank_heads`, ``tools/analysis_tools/acs_free_heads.py``): the most
+negative correlations are the discriminative heads.
+"""
+import math
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
+from torch import Tensor
+
+
+def point_entropy(weights: Tensor) -> Tensor:
+    """Normalised entropy of each query's sampling weights per head.
+
+    Args:
+        weights (Tensor): (..., H, N) weights summing to 1 over the last dim
+            (N = levels x points).
+
+    Returns:
+        Tensor: (..., H) in [0, 1].
+    """
+    w = weights.float().clamp(min=1e-12)
+    return -(w * w.log()).sum(-1) / math.log(max(weights.shape[-1], 2))
+
+
+def detection_queries(det_boxes: Tensor, query_boxes: Tensor) -> Tensor:
+    """The query that produced each detection.
+
+    DETR heads take their detections from the last layer's query boxes
+    (scaled to the image and clipped); the nearest query box in L1 finds the
+    query back without changing the head.
+
+    Args:
+        det_boxes (Tensor): (n, 4) xyxy normalised by the image size.
+        query_boxes (Tensor): (nq, 4) last-layer cxcywh, normalised.
+
+    Returns:
+        Tensor: (n,) long query indices.
+    """
+    if len(det_boxes) == 0:
+        return torch.zeros(0, dtype=torch.long, device=det_boxes.device)
+    q = bbox_cxcywh_to_xyxy(query_boxes.float()).clamp(0, 1)
+    return torch.cdist(det_boxes.float(), q, p=1).argmin(1)
+
+
+def head_entropy(entropy: Tensor, heads: Optional[Sequence[int]]) -> Tensor:
+    """Mean over the chosen heads. ``entropy`` (..., n_heads) with heads
+    flattened as ``layer * H + head``; None = all heads."""
+    if heads is None:
+        return entropy.mean(-1)
+    return entropy[..., list(heads)].mean(-1)
+
+
+def _average_ranks(v: Tensor) -> Tensor:
+    """Ranks 0..n-1 of a 1-D tensor, ties sharing their mean rank."""
+    uniq, inv = v.double().unique(return_inverse=True)
+    counts = torch.bincount(inv, minlength=len(uniq)).double()
+    first = counts.cumsum(0) - counts  # rank of each value's first copy
+    return (first + (counts - 1) / 2)[inv]
+
+
+def spearman(x: Tensor, y: Tensor) -> Tensor:
+    """Spearman rank correlation of ``y`` (n,) with every column of ``x``
+    (n, m), ties at their mean rank. Returns (m,); analysis code, not a hot
+    path (one loop over the m columns)."""
+    ry = _average_ranks(y)
+    rx = torch.stack([_average_ranks(c) for c in x.T], 1)
+    rx, ry = rx - rx.mean(0), ry - ry.mean()
+    num = (rx * ry[:, None]).sum(0)
+    den = (rx.pow(2).sum(0) * ry.pow(2).sum()).sqrt().clamp(min=1e-12)
+    return (num / den).float()
+
+
+def rank_heads(entropy: Tensor, iou: Tensor,
+               num_heads: int = 3) -> Tuple[List[int], Tensor]:
+    """Discriminative heads: entropy most negatively correlated with IoU.
+
+    Args:
+        entropy (Tensor): (n_det, n_heads) per-detection head entropies.
+        iou (Tensor): (n_det,) IoU of each detection with its best
+            same-class ground truth.
+        num_heads (int): how many heads to keep.
+
+    Returns:
+        tuple: the chosen flattened head indices (most negative first) and
+        the (n_heads,) Spearman correlations.
+    """
+    rho = spearman(entropy, iou)
+    order = rho.argsort()
+    return order[:num_heads].tolist(), rho
