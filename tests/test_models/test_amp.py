@@ -3,51 +3,23 @@
 losses and gradients, and the denoising terms, whose targets do not depend
 on the matching, stay within 3% of fp32 (bf16 keeps 8 mantissa bits, about
 0.4% per rounding, over a few dozen layers)."""
-import copy
-import os.path as osp
 
 import pytest
 import torch
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
-from mmengine.config import Config
 
 import crossdino  # noqa: F401
-from tests.conftest import padded_det_batch
+from tests.conftest import padded_det_batch, tiny_detector_cfg
 
 register_all_modules()
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY_CFG = osp.join(ROOT, 'tests', 'configs', 'dino_tiny_synthetic.py')
-BOOST = dict(type='BoostLoss', alpha=0.25, beta=0.1, gamma=2.0,
-             loss_weight=1.0)
-
-
-def _cfg(kind):
-    cfg = copy.deepcopy(Config.fromfile(TINY_CFG).model)
-    if kind == 'cross-dino':
-        cfg.update(type='CrossDINO', cctm=dict(type='CCTM'))
-        cfg.bbox_head.type = 'CrossDINOHead'
-        cfg.bbox_head.loss_cls = BOOST
-    elif kind == 'hmpe-dino':
-        cfg.update(type='HMPEDINO', hmpe=dict(
-            heatmap_head=dict(type='HeatmapHead', feat_channels=16)))
-    elif kind == 'dino-global-enact':
-        dims = cfg.encoder.layer_cfg.self_attn_cfg.embed_dims
-        cfg.update(type='ENACTDINO', global_enact=dict(
-            num_levels=1,
-            layer_cfg=dict(
-                self_attn_cfg=dict(embed_dims=dims, num_heads=4, sigma=1.0),
-                ffn_cfg=dict(embed_dims=dims, feedforward_channels=32))))
-    return cfg
-
-
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16],
                          ids=['bf16', 'fp16'])
 @pytest.mark.parametrize(
     'kind', ['dino', 'cross-dino', 'hmpe-dino', 'dino-global-enact'])
 def test_autocast_training_step(kind, dtype):
     torch.manual_seed(0)
-    model = MODELS.build(_cfg(kind))
+    model = MODELS.build(tiny_detector_cfg(kind))
     model.init_weights()
     model.train()
     inputs, samples = padded_det_batch()

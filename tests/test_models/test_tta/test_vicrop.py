@@ -408,6 +408,25 @@ def test_wrapper_end_to_end(tiny_dino, kw):
         assert not m._forward_hooks and not m._forward_pre_hooks
 
 
+@pytest.mark.parametrize('kind',
+                         ['cross-dino', 'hmpe-dino', 'dino-global-enact'])
+def test_every_dino_family_detector(kind):
+    from tests.conftest import tiny_detector_cfg
+    cfg = tiny_detector_cfg(kind)
+    cfg.backbone.init_cfg = None
+    torch.manual_seed(0)
+    det = MODELS.build(cfg)
+    det.init_weights()
+    det.eval()
+    for probe in ('sae', 'encoder'):
+        tta = ViCropTTAModel(det, probe=probe, budget=1.0, min_mass_ratio=0,
+                             window_ratios=(0.25, ), crop_source='input',
+                             acs_free=dict(heads=[[-1, 0]]), keep_debug=True)
+        out = tta.test_step(fake_data())
+        assert all(len(c) for c in tta.last_debug['crops'])
+        assert all(len(s.pred_instances) for s in out)
+
+
 @pytest.mark.parametrize(
     'kw', [dict(budget=0),
            dict(max_crops=0),
