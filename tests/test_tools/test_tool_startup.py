@@ -75,6 +75,8 @@ CASES = [
      'a.pth'),
     ('tools/analysis_tools/acs_free_heads.py', [TINY_CFG, 'missing.pth'],
      'missing.pth'),
+    ('tools/benchmarks/compare_sahi.py', [TINY_CFG, 'missing.pth'],
+     'missing.pth'),
 ]
 
 
