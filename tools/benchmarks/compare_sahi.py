@@ -5,9 +5,9 @@ The same checkpoint and test split, the same slices in number and size
 least ``--overlap``; SAHI places them with its own stride, we spread them
 evenly), the full-image pass added, and the same merge (class-wise NMS at
 IoU ``--iou``). SAHI runs through its mmdet adapter (``MmdetDetectionModel``,
-mmdet's ``DetInferencer`` on one slice at a time, as SAHI 0.12 does by
-default); ours batches the slices. Reports AP_vt, AP_t, mAP, AP50 and images
-per second. SAHI is an optional, benchmark-only dependency::
+mmdet's ``DetInferencer``) at its default ``batch_size=1``; ours batches the
+slices. Reports AP_vt, AP_t, mAP, AP50 and images per second. SAHI is an
+optional, benchmark-only dependency::
 
     pip install sahi==0.12.6
     python tools/benchmarks/compare_sahi.py configs/proxy/dino_r18_proxy.py \\
@@ -73,7 +73,7 @@ def run_ours(det, loader, args):
     return samples, time.perf_counter() - start
 
 
-def run_sahi(args, cfg, dataset):
+def run_sahi(args, dataset):
     import torch
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
@@ -124,7 +124,7 @@ def main(argv=None):
     loader, evaluator_cfg = build_test_split(cfg, 'test', args.num_images)
     det = build_detector_offline(copy.deepcopy(cfg), args.checkpoint)
     ours, t_ours = run_ours(det, loader, args)
-    theirs, t_sahi = run_sahi(args, cfg, loader.dataset)
+    theirs, t_sahi = run_sahi(args, loader.dataset)
     n = len(loader.dataset)
     print(f'{n} images, slices of {args.slice_ratio} x the side, overlap '
           f'>= {args.overlap}, full image added, class-wise NMS '
