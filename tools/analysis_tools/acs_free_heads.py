@@ -50,10 +50,9 @@ def collect(det, loader, score_thr: float):
     """Per-detection head entropies (n, layers*heads), IoU (n,), score (n,)
     and the number of heads per layer."""
     import torch
-    from mmcv.ops import bbox_overlaps
 
-    from crossdino.models.tta import (DecoderAttentionRecorder,
-                                      detection_queries, point_entropy)
+    from crossdino.models.tta import (DecoderAttentionRecorder, best_gt_iou,
+                                      detection_head_entropy)
     ents, ious, scores = [], [], []
     n_heads = None
     for data in loader:
@@ -62,27 +61,15 @@ def collect(det, loader, score_thr: float):
         with rec, torch.no_grad():
             results = det.predict(data['inputs'], data['data_samples'],
                                   rescale=True)
-        _, w = rec.sampling()  # (bs, layers, nq, H, N)
-        n_heads = w.shape[3]
-        ent = point_entropy(w).permute(0, 2, 1, 3).flatten(2)
-        for b, r in enumerate(results):
-            inst = r.pred_instances
-            keep = inst.scores >= score_thr
-            sf = inst.bboxes.new_tensor(r.metainfo['scale_factor']).repeat(2)
-            hw = inst.bboxes.new_tensor(r.metainfo['img_shape'][::-1])
-            boxes = inst.bboxes[keep]  # original pixels, as the gt
-            q = detection_queries(boxes * sf / hw.repeat(2),
-                                  rec.box_preds[b])
-            gt = r.gt_instances.to(boxes.device)
-            gt_boxes = getattr(gt.bboxes, 'tensor', gt.bboxes)
-            iou = boxes.new_zeros(len(boxes))
-            if len(gt_boxes) and len(boxes):
-                m = bbox_overlaps(boxes, gt_boxes.float())
-                m = m * (inst.labels[keep][:, None] == gt.labels[None])
-                iou = m.amax(1)
-            ents.append(ent[b, q].cpu())
-            ious.append(iou.cpu())
-            scores.append(inst.scores[keep].cpu())
+        n_heads = rec.attn_modules[0].num_heads
+        keep = [r.pred_instances.scores >= score_thr for r in results]
+        for r, k, ent in zip(results, keep,
+                             detection_head_entropy(rec, results, keep)):
+            inst = r.pred_instances[k]  # original pixels, as the gt
+            ents.append(ent.cpu())
+            ious.append(best_gt_iou(inst.bboxes, inst.labels,
+                                    r.gt_instances).cpu())
+            scores.append(inst.scores.cpu())
     return torch.cat(ents), torch.cat(ious), torch.cat(scores), n_heads
 
 

@@ -147,13 +147,11 @@ def sae_share(tta, inputs, samples, iters, device):
         hooked.append(timed(run, device))
 
         def post():
-            from mmengine.structures import InstanceData
             sae, sal = tta.attention_maps(rec, grid)
             for b, s in enumerate(samples):
                 tta.choose_crops(s.metainfo['img_shape'], 0,
                                  dict(mass=sal[b], sae=sae[b]),
-                                 rec.records[0]['num_heads'], s,
-                                 InstanceData())
+                                 rec.records[0]['num_heads'], s)
 
         maps.append(timed(post, device))
     med = [statistics.median(v[1:]) for v in (plain, hooked, maps)]

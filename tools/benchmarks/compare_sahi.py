@@ -29,9 +29,6 @@ _spec = importlib.util.spec_from_file_location(
 cli = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cli)
 
-METRICS = ('bbox_AP_vt', 'bbox_AP_t', 'bbox_mAP', 'bbox_mAP_50')
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('config', type=cli.existing_file('config file'))
@@ -49,9 +46,8 @@ def parse_args(argv=None):
 
 
 def evaluate(evaluator_cfg, dataset, samples):
-    from mmengine.evaluator import Evaluator
-    evaluator = Evaluator(copy.deepcopy(evaluator_cfg))
-    evaluator.dataset_meta = dataset.metainfo
+    from tools.benchmarks.compare_vicrop import build_evaluator
+    evaluator = build_evaluator(evaluator_cfg, dataset)
     evaluator.process(data_samples=samples, data_batch=None)
     metrics = evaluator.evaluate(len(samples))
     return {k.split('/')[-1]: v for k, v in metrics.items()}
@@ -117,6 +113,7 @@ def main(argv=None):
     except ImportError:
         sys.exit('compare_sahi.py needs SAHI: pip install sahi==0.12.6')
     import crossdino  # noqa: F401  (registers the project's modules)
+    from tools.benchmarks.compare_vicrop import METRICS
     from crossdino.utils import load_tool_config
     from crossdino.utils.build import (build_detector_offline,
                                        build_test_split)

@@ -103,10 +103,18 @@ def parse_args(argv=None):
     return args
 
 
+def build_evaluator(evaluator_cfg, dataset):
+    """An mmengine Evaluator of the config's metric for ``dataset``."""
+    from mmengine.evaluator import Evaluator
+    evaluator = Evaluator(copy.deepcopy(evaluator_cfg))
+    evaluator.dataset_meta = dataset.metainfo
+    return evaluator
+
+
 def run_row(model, loader, evaluator, coverage: bool):
     """One pass over the split; returns metrics, seconds, coverage, px."""
     import torch
-    from crossdino.models.tta import missed_objects, window_coverage
+    from crossdino.models.tta import missed_ground_truth, window_coverage
     missed = covered = 0
     extra_px = first_px = 0.0
     picks = []
@@ -131,16 +139,9 @@ def run_row(model, loader, evaluator, coverage: bool):
             continue
         for s, first, crops in zip(data['data_samples'], dbg['first_pass'],
                                    dbg['crops']):
-            first = first.cpu()  # the loader's samples stay on the host
-            # original pixels (test pipelines load them after Resize), as
-            # the first pass; the windows are in input pixels
-            gt = s.gt_instances
-            gt_boxes = getattr(gt.bboxes, 'tensor', gt.bboxes)
-            sf = gt_boxes.new_tensor(s.metainfo['scale_factor']).repeat(2)
-            miss = missed_objects(gt_boxes, gt.labels, first.bboxes,
-                                  first.scores, first.labels)
-            missed += int(miss.sum())
-            covered += int(window_coverage(gt_boxes[miss] * sf, crops).sum())
+            miss = missed_ground_truth(s, first)  # input pixels, as crops
+            missed += len(miss)
+            covered += int(window_coverage(miss, crops).sum())
     seconds = time.perf_counter() - start
     metrics = evaluator.evaluate(len(loader.dataset))
     acs = None
@@ -163,19 +164,15 @@ def cluster_picks(parts, sample, match_thr: float, match_metric: str):
     the score picks and of the box ACS-Free picks, over the merge clusters
     of two or more candidates of one image."""
     import torch
-    from mmcv.ops import bbox_overlaps
 
-    from crossdino.models.tta import greedy_clusters
+    from crossdino.models.tta import best_gt_iou, greedy_clusters
     boxes = torch.cat([p.bboxes for p in parts])
     scores = torch.cat([p.scores for p in parts])
     labels = torch.cat([p.labels for p in parts])
     ent = torch.cat([p.entropy for p in parts])
-    gt = sample.gt_instances
-    gt_boxes = getattr(gt.bboxes, 'tensor', gt.bboxes)
-    if len(boxes) == 0 or len(gt_boxes) == 0:
+    if len(boxes) == 0 or len(sample.gt_instances) == 0:
         return torch.zeros(0, 2)
-    iou = bbox_overlaps(boxes, gt_boxes.float())  # both original pixels
-    iou = (iou * (labels[:, None] == gt.labels[None])).amax(1)
+    iou = best_gt_iou(boxes, labels, sample.gt_instances)  # original pixels
     leader = greedy_clusters(boxes, scores, labels, match_thr, match_metric)
     size = torch.bincount(leader, minlength=len(boxes))
     out = []
@@ -296,7 +293,6 @@ def paired_table(results, bases=('nms', 'uniform', 'random')):
 def main(argv=None):
     args = parse_args(argv)
     import torch
-    from mmengine.evaluator import Evaluator
 
     from crossdino.utils import load_tool_config
     from crossdino.utils.build import (build_detector_offline,
@@ -314,9 +310,9 @@ def main(argv=None):
         det = build_detector_offline(copy.deepcopy(cfg), ckpt)
         plain_s = None
         for name, budget, model in build_rows(det, args, heads):
-            evaluator = Evaluator(copy.deepcopy(evaluator_cfg))
-            evaluator.dataset_meta = loader.dataset.metainfo
-            res = run_row(model, loader, evaluator, coverage=True)
+            res = run_row(model, loader,
+                          build_evaluator(evaluator_cfg, loader.dataset),
+                          coverage=True)
             plain_s = plain_s or res['seconds']
             res.update(row=name, budget=budget, ckpt=ckpt,
                        ratio=res['seconds'] / plain_s)

@@ -20,7 +20,8 @@ import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
+from mmcv.ops import bbox_overlaps
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, get_box_tensor
 from torch import Tensor
 
 
@@ -56,6 +57,51 @@ def detection_queries(det_boxes: Tensor, query_boxes: Tensor) -> Tensor:
         return torch.zeros(0, dtype=torch.long, device=det_boxes.device)
     q = bbox_cxcywh_to_xyxy(query_boxes.float()).clamp(0, 1)
     return torch.cdist(det_boxes.float(), q, p=1).argmin(1)
+
+
+def detection_head_entropy(recorder, samples,
+                           keep: Optional[List[Tensor]] = None
+                           ) -> List[Tensor]:
+    """Per detection, the entropy of its query's sampling weights on every
+    recorded decoder layer and head.
+
+    Args:
+        recorder (DecoderAttentionRecorder): after the pass (its sampling
+            weights and last-layer boxes).
+        samples (list[DetDataSample]): the pass's results; ``pred_instances``
+            boxes in the pixels the head returned them in (``scale_factor``
+            maps them to ``img_shape``, the image the detector saw).
+        keep (list[Tensor], optional): per image, a bool mask of the
+            detections to read.
+
+    Returns:
+        list[Tensor]: per image (n, layers * H), flat index
+        ``layer * H + head`` over the recorded layers.
+    """
+    _, w = recorder.sampling()  # (bs, layers, nq, H, L*P)
+    ent = point_entropy(w).permute(0, 2, 1, 3).flatten(2)  # (bs, nq, LH)
+    out = []
+    for b, s in enumerate(samples):  # a few images
+        boxes = s.pred_instances.bboxes
+        if keep is not None:
+            boxes = boxes[keep[b]]
+        sf = boxes.new_tensor(s.metainfo['scale_factor']).repeat(2)
+        wh = boxes.new_tensor(s.metainfo['img_shape'][:2][::-1]).repeat(2)
+        q = detection_queries(boxes * sf / wh, recorder.box_preds[b])
+        out.append(ent[b, q])
+    return out
+
+
+def best_gt_iou(boxes: Tensor, labels: Tensor, gt) -> Tensor:
+    """(n,) IoU of each box with its best ground truth of the same class
+    (0 without one). ``gt`` (InstanceData) holds ``bboxes`` and ``labels``
+    in the pixels of ``boxes``."""
+    gt_boxes = get_box_tensor(gt.bboxes).to(boxes)
+    if len(gt_boxes) == 0 or len(boxes) == 0:
+        return boxes.new_zeros(len(boxes))
+    iou = bbox_overlaps(boxes.float(), gt_boxes.float())
+    same = labels[:, None] == gt.labels.to(labels.device)[None]
+    return (iou * same).amax(1)
 
 
 def head_entropy(entropy: Tensor, heads: Optional[Sequence[int]]) -> Tensor:

@@ -54,11 +54,11 @@ from mmengine.model import BaseTTAModel
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from .acs_free import detection_queries, head_entropy, point_entropy
+from .acs_free import detection_head_entropy, head_entropy
 from .attention_entropy import (DecoderAttentionRecorder, query_weights,
                                 spatial_attention_entropy, splat_attention)
 from .merge import fuse_crop_scores, merge_detections
-from .windows import (missed_objects, oracle_windows, score_windows,
+from .windows import (missed_ground_truth, oracle_windows, score_windows,
                       select_windows, sliding_windows, spread_order,
                       uniform_windows, window_size)
 
@@ -468,8 +468,7 @@ class ViCropTTAModel(BaseTTAModel):
 
     def choose_crops(self, img_hw: Tuple[int, int], min_area: int,
                      maps: Dict[str, Optional[Tensor]], num_heads: int,
-                     sample: DetDataSample,
-                     first: InstanceData) -> Tuple[Tensor, dict]:
+                     sample: DetDataSample) -> Tuple[Tensor, dict]:
         """Crop windows (k, 4) xyxy in input pixels for one image.
 
         Args:
@@ -478,9 +477,8 @@ class ViCropTTAModel(BaseTTAModel):
             maps (dict): this image's ``mass`` (gh, gw) and ``sae`` maps
                 on the host (vicrop mode; None otherwise).
             num_heads (int): attention heads (SAE normalisation).
-            sample (DetDataSample): its metainfo and ``gt_instances``
-                (oracle).
-            first (InstanceData): first-pass detections (input pixels).
+            sample (DetDataSample): its metainfo; for the oracle also
+                ``gt_instances`` and the first pass's ``pred_instances``.
 
         Returns:
             tuple: the windows and a dict of ``cost`` (k,) per window.
@@ -497,15 +495,9 @@ class ViCropTTAModel(BaseTTAModel):
             if 'gt_instances' not in sample:
                 raise ValueError("mode='oracle' needs ground truth "
                                  '(gt_instances) in the data samples')
-            # mmdet's test pipelines load annotations after Resize: the
-            # ground truth is in original pixels, `first` in input pixels
-            gt = sample.gt_instances
-            sf = torch.tensor(sample.metainfo['scale_factor']).repeat(2)
-            gt_boxes = getattr(gt.bboxes, 'tensor', gt.bboxes).cpu() * sf
-            missed = missed_objects(gt_boxes, gt.labels.cpu(),
-                                    first.bboxes.cpu(), first.scores.cpu(),
-                                    first.labels.cpu(), self.detected_thr)
-            keep = oracle_windows(windows, gt_boxes[missed], cost, budget,
+            missed = missed_ground_truth(sample, sample.pred_instances,
+                                         self.detected_thr)
+            keep = oracle_windows(windows, missed.cpu(), cost, budget,
                                   self.max_crops)
         elif self.mode == 'uniform':
             order = torch.arange(len(windows), 0, -1, dtype=torch.float64)
@@ -674,29 +666,20 @@ class ViCropTTAModel(BaseTTAModel):
 
     # -- ACS-Free ----------------------------------------------------------
     def detection_entropy(self, recorder: DecoderAttentionRecorder,
-                          results: List[DetDataSample],
-                          boxes_norm: List[Tensor]) -> List[Tensor]:
-        """Mean entropy on the ACS-Free heads of each detection's query.
-
-        Args:
-            boxes_norm (list[Tensor]): per image (n, 4) detections as xyxy
-                normalised by the image the detector saw.
+                          samples: List[DetDataSample]) -> List[Tensor]:
+        """Mean entropy on the ACS-Free heads of each detection's query
+        (:func:`~.acs_free.detection_head_entropy`; all layers recorded).
 
         Returns:
             list[Tensor]: per image (n,).
         """
-        _, w = recorder.sampling()  # (bs, n_layers, nq, H, N)
-        ent = point_entropy(w).permute(0, 2, 1, 3).flatten(2)  # (bs, nq, LH)
+        ents = detection_head_entropy(recorder, samples)
         heads = self.acs_free.get('heads')
-        if heads is not None:  # all layers recorded: flat = layer * H + head
-            n_layers, n_heads = w.shape[1], w.shape[3]
+        if heads is not None:  # flat index = layer * H + head
+            n_layers = len(recorder.attn_modules)
+            n_heads = ents[0].shape[-1] // n_layers
             heads = [(l % n_layers) * n_heads + h for l, h in heads]
-        per_query = head_entropy(ent, heads)  # (bs, nq)
-        out = []
-        for b, boxes in enumerate(boxes_norm):
-            q = detection_queries(boxes, recorder.box_preds[b])
-            out.append(per_query[b, q])
-        return out
+        return [head_entropy(e, heads) for e in ents]
 
     def _recorder(self, det: nn.Module, layers: Optional[List[int]],
                   encoder_logits: bool = False):
@@ -738,19 +721,8 @@ class ViCropTTAModel(BaseTTAModel):
             and self.probe == 'encoder')
         with recorder:
             results = det.predict(inputs, data_samples, rescale=True)
-        first = []  # first-pass detections in input pixels
-        for r in results:
-            inst = r.pred_instances
-            sf = inst.bboxes.new_tensor(r.metainfo['scale_factor']).repeat(2)
-            part = InstanceData(bboxes=inst.bboxes * sf, scores=inst.scores,
-                                labels=inst.labels)
-            first.append(part)
         if acs:
-            ents = self.detection_entropy(recorder, results, [
-                f.bboxes / f.bboxes.new_tensor(
-                    r.metainfo['img_shape'][::-1]).repeat(2)
-                for f, r in zip(first, results)
-            ])
+            ents = self.detection_entropy(recorder, results)
             for r, e in zip(results, ents):
                 r.pred_instances.entropy = e
         maps = dict(mass=None, sae=None)
@@ -767,15 +739,14 @@ class ViCropTTAModel(BaseTTAModel):
         host = {k: None if v is None else v.cpu() for k, v in maps.items()}
         min_area = self.min_crop_area(recorder.spatial_shapes, (hp, wp))
         crops, costs = [], []
-        for b, s in enumerate(data_samples):
+        for b, s in enumerate(results):
             img_hw = tuple(int(v) for v in s.metainfo['img_shape'])
             if not do_crop:
                 crops.append(torch.zeros(0, 4))
                 costs.append(torch.zeros(0, dtype=torch.float64))
                 continue
             own = {k: None if v is None else v[b] for k, v in host.items()}
-            win, info = self.choose_crops(img_hw, min_area, own, num_heads,
-                                          s, first[b])
+            win, info = self.choose_crops(img_hw, min_area, own, num_heads, s)
             crops.append(win)
             costs.append(info['cost'])
         if self.keep_debug:
@@ -795,13 +766,8 @@ class ViCropTTAModel(BaseTTAModel):
                 with crop_rec:
                     crop_results = crop_det.predict(batch, samples,
                                                     rescale=False)
-                ents = None
-                if acs:
-                    ents = self.detection_entropy(crop_rec, crop_results, [
-                        cr.pred_instances.bboxes / cr.pred_instances.bboxes.
-                        new_tensor(cr.metainfo['img_shape'][::-1]).repeat(2)
-                        for cr in crop_results
-                    ])
+                ents = self.detection_entropy(crop_rec, crop_results) \
+                    if acs else None
                 for i, ((b, offset, sxy, window), cr) in enumerate(
                         zip(owners, crop_results)):
                     inst = cr.pred_instances

@@ -11,6 +11,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 from mmcv.ops import bbox_overlaps
+from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor
 
 
@@ -270,10 +271,35 @@ def missed_objects(gt_boxes: Tensor, gt_labels: Tensor, det_boxes: Tensor,
     """
     keep = det_scores >= score_thr
     if gt_boxes.numel() == 0 or not keep.any():
-        return torch.ones(len(gt_boxes), dtype=torch.bool)
+        return torch.ones(len(gt_boxes), dtype=torch.bool,
+                          device=gt_boxes.device)
     iou = bbox_overlaps(gt_boxes.float(), det_boxes[keep].float())
     same = gt_labels[:, None] == det_labels[keep][None]
     return ~((iou >= iou_thr) & same).any(1)
+
+
+def missed_ground_truth(sample, pred, score_thr: float = 0.3) -> Tensor:
+    """The ground truths of a sample that its first pass missed
+    (:func:`missed_objects`), in network-input pixels.
+
+    Args:
+        sample (DetDataSample): with ``gt_instances`` in original pixels
+            (mmdet's test pipelines load annotations after ``Resize``) and
+            ``scale_factor``.
+        pred (InstanceData): first-pass detections in original pixels (the
+            detector's ``predict(rescale=True)``).
+        score_thr (float): a detection from this score on finds objects.
+
+    Returns:
+        Tensor: (n_missed, 4) xyxy, on the ground truth's device.
+    """
+    gt = sample.gt_instances
+    boxes = get_box_tensor(gt.bboxes).float()
+    pred = pred.to(boxes.device)
+    miss = missed_objects(boxes, gt.labels, pred.bboxes, pred.scores,
+                          pred.labels, score_thr)
+    sf = boxes.new_tensor(sample.metainfo['scale_factor']).repeat(2)
+    return boxes[miss] * sf
 
 
 def oracle_windows(windows: Tensor, targets: Tensor, cost: Tensor,

@@ -292,8 +292,13 @@ def test_acs_free_reads_the_configured_heads():
         def sampling(self):
             return None, w
 
-    boxes = torch.tensor([[.75, .75, .85, .85], [.4, .4, .6, .6]])
-    ent, = tta.detection_entropy(_Rec(), None, [boxes])
+    # detections of a 200x100 input shown at 400x200: boxes / 2 / (200, 100)
+    # are the normalised (.75, .75, .85, .85) and (.4, .4, .6, .6)
+    sample = DetDataSample(metainfo=dict(img_shape=(100, 200),
+                                         scale_factor=(0.5, 0.5)))
+    sample.pred_instances = InstanceData(bboxes=torch.tensor(
+        [[300., 150., 340., 170.], [160., 80., 240., 120.]]))
+    ent, = tta.detection_entropy(_Rec(), [sample])
     # query 2 (half on two points) then query 0 (one point); every other
     # head is uniform (entropy 1)
     torch.testing.assert_close(ent, torch.tensor([math.log(2) / math.log(6),
