@@ -1,7 +1,7 @@
 """Train a detector with mmengine's Runner (mmdetection-compatible CLI).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|CKPT]]
-        [--amp] [--auto-scale-lr] [--cfg-options k=v ...]
+        [--amp [--amp-dtype bfloat16]] [--auto-scale-lr] [--cfg-options k=v ...]
         [--launcher none|pytorch|slurm]
 
 Multi-process: ``tools/dist_train.sh CONFIG N`` (torchrun). Without a GPU the
@@ -41,6 +41,11 @@ def parse_args(argv=None):
     parser.add_argument(
         '--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument(
+        '--amp-dtype', choices=('float16', 'bfloat16'), default=None,
+        help='autocast dtype of --amp: float16 with dynamic loss scaling '
+        "(the default, unless the config's AmpOptimWrapper sets a dtype) or "
+        'bfloat16 (fp32 range, no scaling)')
+    parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
         help='scale the lr by (GPUs x batch) / auto_scale_lr.base_batch_size')
@@ -56,9 +61,13 @@ def build_cfg(args):
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             print('AMP is already enabled in the config.')
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        if args.amp_dtype is not None:
+            cfg.optim_wrapper.dtype = args.amp_dtype
+        if cfg.optim_wrapper.get('dtype') != 'bfloat16':  # bf16: fp32 range
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    elif args.amp_dtype is not None:
+        raise SystemExit('--amp-dtype needs --amp')
 
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:

@@ -18,6 +18,10 @@ layer dispatch, so it also catches syncs inside library code. It cannot see
 so ``torch.cuda.set_sync_debug_mode('error')`` on a GPU stays the complete
 check.
 """
+import collections
+import os
+import traceback
+import warnings
 from typing import List
 
 import torch
@@ -50,23 +54,81 @@ class HostSyncRecorder(TorchDispatchMode):
         syncs (list[str]): ``'<direction> <op>'`` per call, in order, with
             direction ``'d2h'`` or ``'h2d'``; boolean-mask indexing appears
             as ``'d2h aten.index.Tensor (bool mask)'``.
+        sites (Counter[str]): the same calls counted by :func:`call_site`.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.syncs: List[str] = []
+        self.sites: collections.Counter = collections.Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        kind = None
         if func in DEVICE_TO_HOST:
-            self.syncs.append(f'd2h {func}')
+            kind = f'd2h {func}'
         elif func in HOST_TO_DEVICE:
-            self.syncs.append(f'h2d {func}')
+            kind = f'h2d {func}'
         elif (func is aten.repeat_interleave.Tensor
               and kwargs.get('output_size') is None):
-            self.syncs.append(f'd2h {func}')  # size read from the counts
+            kind = f'd2h {func}'  # size read from the counts
         elif func in MASK_INDEXED and any(
                 i is not None and i.dtype in (torch.bool, torch.uint8)
                 for i in args[1]):
-            self.syncs.append(f'd2h {func} (bool mask)')
+            kind = f'd2h {func} (bool mask)'
+        if kind is not None:
+            self.syncs.append(kind)
+            self.sites[call_site(traceback.extract_stack())] += 1
         return func(*args, **kwargs)
+
+
+def call_site(stack: List[traceback.FrameSummary]) -> str:
+    """The line that made a sync: the innermost frame of ``stack`` outside
+    torch (and outside this module and ``warnings``), as
+    ``'package/path.py:line'`` (``crossdino/...`` for the project's own
+    code, the path under ``site-packages/`` for a library's)."""
+    for frame in reversed(stack):
+        path = frame.filename.replace(os.sep, '/')
+        if any(part in path for part in ('/torch/', '/warnings.py',
+                                         '/utils/host_sync.py')):
+            continue
+        if '/crossdino/' in path and 'site-packages/' not in path:
+            path = 'crossdino/' + path.rsplit('/crossdino/', 1)[1]
+        return f'{path.rsplit("site-packages/", 1)[-1]}:{frame.lineno}'
+    return '?'
+
+
+class CudaSyncRecorder:
+    """Counts the host syncs CUDA reports inside it, by call site.
+
+    ``torch.cuda.set_sync_debug_mode('warn')`` makes every synchronising CUDA
+    call (a device-to-host read, a blocking copy, a sync on the stream)
+    warn; this records each with :func:`call_site` of the Python stack at
+    that moment, so a GPU run names the line, in ``crossdino`` or in a
+    library (mmdet's DINO has its own), that made it. It complements :class:`HostSyncRecorder`, which
+    sees ATen ops on any device but not ``.cpu()`` / ``.tolist()``.
+
+    Attributes:
+        sites (Counter[str]): syncs per call site.
+    """
+
+    def __enter__(self) -> 'CudaSyncRecorder':
+        self.sites = collections.Counter()
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter('always')
+        self._show = warnings.showwarning
+        warnings.showwarning = self._record
+        self._mode = torch.cuda.get_sync_debug_mode()
+        torch.cuda.set_sync_debug_mode('warn')
+        return self
+
+    def _record(self, message, category, filename, lineno, file=None,
+                line=None):
+        if 'synchroniz' not in str(message):
+            return self._show(message, category, filename, lineno, file, line)
+        self.sites[call_site(traceback.extract_stack()[:-1])] += 1
+
+    def __exit__(self, *exc) -> None:
+        torch.cuda.set_sync_debug_mode(self._mode)
+        self._catch.__exit__(*exc)

@@ -10,6 +10,7 @@ from mmdet.utils import register_all_modules
 
 import crossdino  # noqa: F401
 from crossdino.utils import HostSyncRecorder
+from crossdino.utils.host_sync import call_site
 
 register_all_modules()
 
@@ -72,3 +73,27 @@ def test_recorder_sees_each_kind_of_sync():
                          'd2h aten.index.Tensor (bool mask)',
                          'd2h aten.index_put_.default (bool mask)',
                          'd2h aten.bincount.default']
+
+
+
+def test_recorder_names_the_call_site():
+    x = torch.randn(5)
+    with HostSyncRecorder() as rec:
+        int(x.argmax())
+        x.new_tensor(3)
+    line = test_recorder_names_the_call_site.__code__.co_firstlineno + 3
+    # a test is outside the package: its own lines are the sites
+    assert rec.sites == {f'{__file__}:{line}': 1, f'{__file__}:{line + 1}': 1}
+
+
+def test_call_site_is_the_innermost_frame_outside_torch():
+    from traceback import FrameSummary
+    stack = [
+        FrameSummary('/r/tools/train.py', 10, 'main'),
+        FrameSummary('/r/crossdino/models/detectors/x.py', 42, 'loss'),
+        FrameSummary('/env/site-packages/mmdet/models/y.py', 7, 'f'),
+        FrameSummary('/env/site-packages/torch/nn/functional.py', 3, 'g'),
+    ]
+    assert call_site(stack) == 'mmdet/models/y.py:7'
+    assert call_site(stack[:2]) == 'crossdino/models/detectors/x.py:42'
+    assert call_site(stack[3:]) == '?'

@@ -2,6 +2,7 @@
 from .bounded_cdn_query_generator import (BoundedCdnQueryGenerator,
                                           select_dn_gts)
 from .checkpoint_wrapper import checkpoint_wrapper, install_checkpoint_wrapper
+from .fp32_ops import FP32MultiScaleDeformableAttnFunction, install_fp32_ops
 from .clap import (CLAP_MODES, ClapLayout, clap_apply, clap_merge,
                    clap_partition, clap_window_table, window_plan,
                    window_starts)
@@ -17,6 +18,7 @@ from .linear_snake_conv import (DynamicSnakeConv, LinearSnakeConv,
 
 __all__ = [
     'BoundedCdnQueryGenerator', 'select_dn_gts', 'checkpoint_wrapper',
+    'FP32MultiScaleDeformableAttnFunction',
     'CLAP_MODES', 'ClapLayout', 'clap_apply', 'clap_merge', 'clap_partition',
     'clap_window_table', 'window_plan', 'window_starts', 'ENACTAttention',
     'cluster_tokens', 'gaussian_kernel1d', 'self_information', 'sign_regions',
@@ -27,3 +29,4 @@ __all__ = [
 ]
 
 install_checkpoint_wrapper()  # mmdet encoders: num_cp without fairscale
+install_fp32_ops()  # mmcv has no bf16 CUDA kernels; fp16 blurs tiny objects

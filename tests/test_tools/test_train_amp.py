@@ -1,0 +1,32 @@
+"""tools/train.py --amp [--amp-dtype]: the optimizer wrapper it configures."""
+import importlib.util
+import os.path as osp
+
+import pytest
+
+from tests.conftest import ROOT, TINY_CFG
+
+_spec = importlib.util.spec_from_file_location(
+    'train_tool', osp.join(ROOT, 'tools', 'train.py'))
+train = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(train)
+
+
+def wrapper(*flags):
+    args = train.parse_args([TINY_CFG, '--work-dir', '/tmp/unused', *flags])
+    return train.build_cfg(args).optim_wrapper
+
+
+def test_amp_fp16_scales_the_loss_and_bf16_does_not():
+    fp16 = wrapper('--amp')
+    assert fp16.type == 'AmpOptimWrapper' and fp16.loss_scale == 'dynamic'
+    assert 'dtype' not in fp16  # mmengine's default: float16
+    bf16 = wrapper('--amp', '--amp-dtype', 'bfloat16')
+    assert bf16.type == 'AmpOptimWrapper' and bf16.dtype == 'bfloat16'
+    assert 'loss_scale' not in bf16
+    assert wrapper().type == 'OptimWrapper'
+
+
+def test_amp_dtype_without_amp_is_an_error():
+    with pytest.raises(SystemExit, match='--amp-dtype needs --amp'):
+        wrapper('--amp-dtype', 'bfloat16')
