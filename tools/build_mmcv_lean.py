@@ -51,18 +51,11 @@ def split_statements(text: str) -> list:
             depth += 1
         elif c in ')}':
             depth -= 1
-            if c == ')' and depth == 0 and _name(text[start:i]) == \
-                    'REGISTER_DEVICE_IMPL':
-                # the macro may stand without a trailing ';'
-                j = i + 1
-                while j < len(text) and text[j] in ' \t':
-                    j += 1
-                i = j + 1 if j < len(text) and text[j] == ';' else i + 1
-                out.append(text[start:i])
-                start = i
-                continue
-            if c == '}' and depth == 0:
-                # a function body ends the statement; an optional ';' follows
+            # a function body or a REGISTER_DEVICE_IMPL(...) call (which
+            # may stand without ';') ends the statement; an optional ';'
+            # follows
+            if depth == 0 and (c == '}' or _name(
+                    text[start:i]) == 'REGISTER_DEVICE_IMPL'):
                 j = i + 1
                 while j < len(text) and text[j] in ' \t':
                     j += 1

@@ -1,7 +1,8 @@
 """Train a detector with mmengine's Runner (mmdetection-compatible CLI).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|CKPT]]
-        [--amp [--amp-dtype bfloat16]] [--auto-scale-lr] [--cfg-options k=v ...]
+        [--amp [--amp-dtype bfloat16]] [--auto-scale-lr]
+        [--cfg-options k=v ...]
         [--launcher none|pytorch|slurm]
 
 Multi-process: ``tools/dist_train.sh CONFIG N`` (torchrun). Without a GPU the

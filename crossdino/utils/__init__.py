@@ -7,7 +7,8 @@ from .host_sync import CudaSyncRecorder, HostSyncRecorder
 from .timing import count_params, rss_bytes, sync, timed
 
 __all__ = [
-    'CudaSyncRecorder', 'HostSyncRecorder', 'add_cfg_options_arg', 'add_runner_args',
+    'CudaSyncRecorder', 'HostSyncRecorder', 'add_cfg_options_arg',
+    'add_runner_args',
     'build_detector_offline',
     'build_runner', 'drop_pretrained', 'load_tool_config', 'parse_hw',
     'parse_runner_args', 'random_test_batch',

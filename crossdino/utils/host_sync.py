@@ -20,6 +20,7 @@ check.
 """
 import collections
 import os
+import sys
 import traceback
 import warnings
 from typing import List
@@ -87,6 +88,8 @@ def call_site(stack: List[traceback.FrameSummary]) -> str:
     torch (and outside this module and ``warnings``), as
     ``'package/path.py:line'`` (``crossdino/...`` for the project's own
     code, the path under ``site-packages/`` for a library's)."""
+    roots = sorted((p.replace(os.sep, '/').rstrip('/') + '/'
+                    for p in sys.path if p), key=len, reverse=True)
     for frame in reversed(stack):
         path = frame.filename.replace(os.sep, '/')
         if any(part in path for part in ('/torch/', '/warnings.py',
@@ -94,7 +97,12 @@ def call_site(stack: List[traceback.FrameSummary]) -> str:
             continue
         if '/crossdino/' in path and 'site-packages/' not in path:
             path = 'crossdino/' + path.rsplit('/crossdino/', 1)[1]
-        return f'{path.rsplit("site-packages/", 1)[-1]}:{frame.lineno}'
+        elif 'site-packages/' in path:
+            path = path.rsplit('site-packages/', 1)[1]
+        else:  # a package on PYTHONPATH: relative to its import root
+            path = next((path[len(r):] for r in roots
+                         if path.startswith(r)), path)
+        return f'{path}:{frame.lineno}'
     return '?'
 
 
@@ -105,8 +113,11 @@ class CudaSyncRecorder:
     call (a device-to-host read, a blocking copy, a sync on the stream)
     warn; this records each with :func:`call_site` of the Python stack at
     that moment, so a GPU run names the line, in ``crossdino`` or in a
-    library (mmdet's DINO has its own), that made it. It complements :class:`HostSyncRecorder`, which
-    sees ATen ops on any device but not ``.cpu()`` / ``.tolist()``.
+    library (mmdet's DINO has its own), that made it. torch hands a C++
+    warning to Python when the torch call around it returns, so a sync inside
+    an extension (mmcv's ops) is charged to the Python line that called the
+    enclosing autograd function. It complements :class:`HostSyncRecorder`,
+    which sees ATen ops on any device but not ``.cpu()`` / ``.tolist()``.
 
     Attributes:
         sites (Counter[str]): syncs per call site.

@@ -7,7 +7,9 @@ from typing import Callable, Union
 import torch
 import torch.nn as nn
 
-__all__ = ['sync', 'timed', 'rss_bytes', 'count_params']
+__all__ = [
+    'sync', 'timed', 'rss_bytes', 'count_params', 'record_decoder_queries'
+]
 
 
 def sync(device: Union[str, torch.device]) -> None:
@@ -39,3 +41,17 @@ def rss_bytes() -> int:
 def count_params(module: nn.Module) -> int:
     """Number of parameters of ``module``."""
     return sum(p.numel() for p in module.parameters())
+
+
+def record_decoder_queries(model: nn.Module) -> dict:
+    """Make a DETR's ``forward_decoder`` note its query count (matching
+    plus denoising) in the returned dict's ``'queries'`` at every call."""
+    seen = {}
+    forward_decoder = model.forward_decoder
+
+    def counted(query, *args, **kwargs):
+        seen['queries'] = query.shape[1]
+        return forward_decoder(query, *args, **kwargs)
+
+    model.forward_decoder = counted
+    return seen

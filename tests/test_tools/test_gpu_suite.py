@@ -64,8 +64,9 @@ def test_vicrop_and_syncs_sections(report):
     assert vicrop['plain']['x_plain'] == 1.0
     assert vicrop['vicrop budget=1.0']['crops'] >= 1
     syncs = sec['syncs']['result']
-    assert set(suite.MODELS) | {'ENACT-DETR-R50', 'method',
-                                'ENACT-DETR-R50 max_clusters=1.0'} == set(syncs)
+    assert set(suite.MODELS) | {
+        'ENACT-DETR-R50', 'ENACT-DETR-R50 max_clusters=1.0', 'method'
+    } == set(syncs)
     # the static-shape mode drops ENACT's one read of the cluster count
     # per encoder layer (6 layers) from the predict pass
     enact = syncs['ENACT-DETR-R50']['predict']['sites']

@@ -61,7 +61,7 @@ def worker(args, options) -> dict:
     import crossdino  # noqa: F401
     from crossdino.utils.build import build_detector_offline
     from crossdino.utils.config import load_tool_config
-    from crossdino.utils.timing import rss_bytes, sync
+    from crossdino.utils.timing import record_decoder_queries, rss_bytes, sync
     from tests.conftest import padded_det_batch
     register_all_modules()
     parser = argparse.ArgumentParser()
@@ -76,14 +76,7 @@ def worker(args, options) -> dict:
     batch = model.data_preprocessor(
         dict(inputs=list(inputs * 255), data_samples=samples), True)
     optim = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    seen = {}
-    forward_decoder = model.forward_decoder
-
-    def count_queries(query, *a, **k):
-        seen['queries'] = query.shape[1]
-        return forward_decoder(query, *a, **k)
-
-    model.forward_decoder = count_queries
+    seen = record_decoder_queries(model)
     rss0 = rss_bytes() / 2**20
     for step in range(2):
         if step == 1 and args.device.startswith('cuda'):

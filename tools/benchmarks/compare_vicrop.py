@@ -293,11 +293,15 @@ def paired_table(results, bases=('nms', 'uniform', 'random')):
 def main(argv=None):
     args = parse_args(argv)
     import torch
+    with torch.no_grad():  # a context: main also runs inside tests
+        compare(args)
 
+
+def compare(args):
+    """Run every row on every checkpoint; print and write the tables."""
     from crossdino.utils import load_tool_config
     from crossdino.utils.build import (build_detector_offline,
                                        build_test_split)
-    torch.set_grad_enabled(False)
     cfg = load_tool_config(args.config, args.cfg_options)
     loader, evaluator_cfg = build_test_split(cfg, args.split,
                                              args.num_images)

@@ -96,6 +96,7 @@ if __name__ == '__main__':
 
 import torch  # noqa: E402
 
+from crossdino.utils.timing import record_decoder_queries  # noqa: E402
 from crossdino.utils.timing import timed  # noqa: E402
 
 
@@ -227,7 +228,8 @@ def section_env(device, size):
     import mmdet
     import mmengine
     res = dict(torch=torch.__version__, python=platform.python_version(),
-               mmcv=mmcv.__version__, mmcv_path=osp.dirname(mmcv.__file__), mmdet=mmdet.__version__,
+               mmcv=mmcv.__version__, mmcv_path=osp.dirname(mmcv.__file__),
+               mmdet=mmdet.__version__,
                mmengine=mmengine.__version__, device=str(device),
                threads=torch.get_num_threads())
     if torch.device(device).type == 'cuda':
@@ -366,14 +368,7 @@ def section_models(device, size):
 def _queries_and_step(path, size, device, num_gts, batch, options):
     model = build(path, size, device, options)
     data = batch_for(model, size, batch=batch, num_gts=num_gts)
-    seen = {}
-    forward_decoder = model.forward_decoder
-
-    def count(query, *a, **k):
-        seen['queries'] = query.shape[1]
-        return forward_decoder(query, *a, **k)
-
-    model.forward_decoder = count
+    seen = record_decoder_queries(model)
     t, mib = measure_training(model, data, device, size)
     del model, data
     free(device)
@@ -624,7 +619,9 @@ def main(argv=None):
         t0 = time.perf_counter()
         print(f'[gpu_suite] {name} ...', flush=True)
         try:
-            entry = dict(result=globals()[f'section_{name}'](device, size))
+            with torch.enable_grad():  # whatever the caller left set
+                entry = dict(result=globals()[f'section_{name}'](device,
+                                                                 size))
         except Exception:  # recorded, and the other sections still run
             entry = dict(error=traceback.format_exc()[-4000:])
             failed.append(name)

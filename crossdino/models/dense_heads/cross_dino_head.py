@@ -135,10 +135,12 @@ class CrossDINOHead(DINOHead):
         cls_avg_factor = num_total_pos * 1.0 + \
             num_total_neg * self.bg_cls_weight
         if self.sync_cls_avg_factor:  # a (1,) tensor, as in mmdet, but fp32:
-            # a bf16 one would turn the fp32 loss into bf16 when dividing
+            # a bf16 one would turn the fp32 loss into bf16 when dividing.
+            # new_full is a fill kernel; mmdet's new_tensor([x]) is a blocking
+            # host-to-device copy (a GPU sync) per decoder layer.
             cls_avg_factor = reduce_mean(
-                cls_scores.new_tensor([cls_avg_factor],
-                                      dtype=torch.float32)).clamp(min=1)
+                cls_scores.new_full((1, ), cls_avg_factor,
+                                    dtype=torch.float32)).clamp(min=1)
         else:
             cls_avg_factor = max(cls_avg_factor, 1)
 
@@ -156,14 +158,18 @@ class CrossDINOHead(DINOHead):
             loss_cls_value = loss_cls(
                 cls_scores, labels, label_weights, avg_factor=cls_avg_factor)
 
-        num_pos = reduce_mean(cls_scores.new_tensor([num_total_pos]))
+        num_pos = reduce_mean(
+            cls_scores.new_full((1, ), num_total_pos, dtype=torch.float32))
         num_pos = num_pos.clamp(min=1)[0]
-        # (w, h, w, h) of each image's img_shape, repeated over its queries.
-        factors = bbox_preds.new_tensor(
-            [[m['img_shape'][1], m['img_shape'][0]] * 2
-             for m in batch_img_metas])
-        factors = factors.repeat_interleave(
-            len(bbox_preds) // max(len(batch_img_metas), 1), dim=0)
+        # (w, h, w, h) of each image's img_shape over its queries, written by
+        # fill kernels (no host-to-device copy)
+        factors = bbox_preds.new_empty(len(bbox_preds), 2)
+        per_img = len(bbox_preds) // max(len(batch_img_metas), 1)
+        for i, meta in enumerate(batch_img_metas):  # batch size: a few fills
+            h, w = meta['img_shape'][:2]
+            factors[i * per_img:(i + 1) * per_img, 0].fill_(w)
+            factors[i * per_img:(i + 1) * per_img, 1].fill_(h)
+        factors = factors.repeat(1, 2)
         bboxes = bbox_cxcywh_to_xyxy(bbox_preds) * factors
         bboxes_gt = bbox_cxcywh_to_xyxy(bbox_targets) * factors
         loss_iou = self.loss_iou(

@@ -1,10 +1,12 @@
-"""Detectors: Cross-DINO, the ENACT DETRs, HMPE-DINO."""
+"""Detectors: Cross-DINO, the ENACT DETRs, HMPE-DINO, DINO with bounded
+denoising."""
+from .bounded_denoising import BoundedDenoisingDINO
 from .cross_dino import CrossDINO
 from .enact_detr import (ENACTDETR, ENACTConditionalDETR, ENACTCrossDINO,
                          ENACTDABDETR, ENACTDINO)
 from .hmpe_dino import HMPEDINO
 
 __all__ = [
-    'CrossDINO', 'ENACTConditionalDETR', 'ENACTCrossDINO', 'ENACTDABDETR',
+    'BoundedDenoisingDINO', 'CrossDINO', 'ENACTConditionalDETR', 'ENACTCrossDINO', 'ENACTDABDETR',
     'ENACTDETR', 'ENACTDINO', 'HMPEDINO'
 ]

@@ -7,6 +7,8 @@ then swaps in a :class:`BoundedCdnQueryGenerator` with the same settings.
 Why and how the bound works: :mod:`crossdino.models.layers.
 bounded_cdn_query_generator`.
 """
+from mmdet.models.detectors import DINO
+from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 
 from ..layers.bounded_cdn_query_generator import BoundedCdnQueryGenerator
@@ -35,3 +37,11 @@ class BoundedDenoisingMixin:
         # DINO.__init__ completed dn_cfg (num_classes, embed_dims, queries)
         self.dn_query_generator = BoundedCdnQueryGenerator(
             max_gts_per_image=cap, **dn_cfg)
+
+
+@MODELS.register_module()
+class BoundedDenoisingDINO(BoundedDenoisingMixin, DINO):
+    """mmdet's DINO with ``dn_cfg.max_gts_per_image``: the detector the
+    dense-scene configs (AI-TOD) use for DINO itself. With
+    ``bbox_head.type='CrossDINOHead'`` and a focal loss it equals DINO while
+    no image holds more objects than the bound."""
