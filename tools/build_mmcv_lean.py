@@ -1,10 +1,11 @@
 """Prune an mmcv 2.1.0 source tree to the CUDA kernels crossdino uses.
 
 mmcv 2.1.0 has no wheels for current torch, and its source build compiles 58
-CUDA files: 30 min and more on a workstation. The DINO-family detectors of this
-project call five of them on the GPU (deformable attention, NMS, focal loss,
-box overlaps, RoIAlign for mmdet's mask/RoI utilities). This script deletes the
-other ``.cu`` files and drops their bindings from ``cudabind.cpp``; every CPU
+CUDA files. The DINO-family detectors of this project call five of them on
+the GPU (deformable attention, NMS, focal loss, box overlaps, RoIAlign for
+mmdet's mask/RoI utilities). This script moves the other ``.cu`` files to
+``cuda/pruned/`` (a re-run with a longer ``--keep`` brings them back) and
+drops their bindings from ``cudabind.cpp``; every CPU
 implementation and every Python binding stays, so ``mmcv.ops`` imports as usual
 and a pruned op called on a CUDA tensor fails with mmcv's own "implementation
 for device cuda not found" (or "not compiled with GPU support") error.
@@ -35,9 +36,11 @@ DEFAULT_KEEP = ('ms_deform_attn_cuda', 'nms_cuda', 'focal_loss_cuda',
 _CALL = re.compile(r'([A-Za-z_]\w*)\s*\(')
 
 
-def split_statements(text: str) -> list:
+def split_statements(text: str) -> tuple:
     """Split C++ source into top-level statements (declarations, function
-    definitions, macro calls), each with its leading comments and blanks."""
+    definitions, macro calls), each with its leading comments and blanks;
+    returns (statements, trailing text). String literals are not parsed
+    (``cudabind.cpp`` has none with brackets)."""
     out, depth, start, i = [], 0, 0, 0
     while i < len(text):
         c = text[i]
@@ -175,6 +178,9 @@ def main(argv=None) -> int:
     bind = cuda_dir / 'cudabind.cpp'
     if not bind.is_file():
         p.error(f'{bind} not found: SRC must be an extracted mmcv source tree')
+    aside = cuda_dir / 'pruned'  # setup.py globs cuda/*.cu only
+    for f in aside.glob('*.cu'):  # a re-run starts from every kernel
+        f.rename(cuda_dir / f.name)
     stems = {f.stem for f in cuda_dir.glob('*.cu')}
     missing = sorted(set(args.keep) - stems)
     if missing:
@@ -190,7 +196,8 @@ def main(argv=None) -> int:
     removed = 0
     for f in cuda_dir.glob('*.cu'):
         if f.stem not in args.keep:
-            f.unlink()
+            aside.mkdir(exist_ok=True)
+            f.rename(aside / f.name)
             removed += 1
     print(f'[build_mmcv_lean] kept {len(args.keep)} CUDA files, removed '
           f'{removed}; CUDA bindings kept: {len(kept)}, dropped: '

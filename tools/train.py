@@ -43,9 +43,10 @@ def parse_args(argv=None):
         '--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument(
         '--amp-dtype', choices=('float16', 'bfloat16'), default=None,
-        help='autocast dtype of --amp: float16 with dynamic loss scaling '
-        "(the default, unless the config's AmpOptimWrapper sets a dtype) or "
-        'bfloat16 (fp32 range, no scaling)')
+        help='autocast dtype of --amp: float16 (the default, unless the '
+        "config's AmpOptimWrapper sets a dtype) or bfloat16; both with "
+        "mmengine's dynamic loss scaler, which bf16 (fp32's range) does not "
+        'need but tolerates')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -65,8 +66,7 @@ def build_cfg(args):
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         if args.amp_dtype is not None:
             cfg.optim_wrapper.dtype = args.amp_dtype
-        if cfg.optim_wrapper.get('dtype') != 'bfloat16':  # bf16: fp32 range
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     elif args.amp_dtype is not None:
         raise SystemExit('--amp-dtype needs --amp')
 

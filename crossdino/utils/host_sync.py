@@ -83,6 +83,13 @@ class HostSyncRecorder(TorchDispatchMode):
         return func(*args, **kwargs)
 
 
+# Frames that never make a sync themselves: torch, the warning machinery,
+# this module, and crossdino's fp32 pass-through around mmcv's kernels (the
+# caller, e.g. mmdet's focal loss, is the site).
+_NOT_SITES = ('/torch/', '/warnings.py', '/utils/host_sync.py',
+              '/layers/fp32_ops.py')
+
+
 def call_site(stack: List[traceback.FrameSummary]) -> str:
     """The line that made a sync: the innermost frame of ``stack`` outside
     torch (and outside this module and ``warnings``), as
@@ -92,8 +99,7 @@ def call_site(stack: List[traceback.FrameSummary]) -> str:
                     for p in sys.path if p), key=len, reverse=True)
     for frame in reversed(stack):
         path = frame.filename.replace(os.sep, '/')
-        if any(part in path for part in ('/torch/', '/warnings.py',
-                                         '/utils/host_sync.py')):
+        if any(part in path for part in _NOT_SITES):
             continue
         if '/crossdino/' in path and 'site-packages/' not in path:
             path = 'crossdino/' + path.rsplit('/crossdino/', 1)[1]
@@ -116,7 +122,8 @@ class CudaSyncRecorder:
     library (mmdet's DINO has its own), that made it. torch hands a C++
     warning to Python when the torch call around it returns, so a sync inside
     an extension (mmcv's ops) is charged to the Python line that called the
-    enclosing autograd function. It complements :class:`HostSyncRecorder`,
+    enclosing autograd function, and one in the backward pass to the line
+    that called ``backward()``. It complements :class:`HostSyncRecorder`,
     which sees ATen ops on any device but not ``.cpu()`` / ``.tolist()``.
 
     Attributes:
@@ -127,7 +134,9 @@ class CudaSyncRecorder:
         self.sites = collections.Counter()
         self._catch = warnings.catch_warnings()
         self._catch.__enter__()
-        warnings.simplefilter('always')
+        # every sync counts, not only a line's first (other warnings keep
+        # their filters)
+        warnings.filterwarnings('always', message='.*synchroniz')
         self._show = warnings.showwarning
         warnings.showwarning = self._record
         self._mode = torch.cuda.get_sync_debug_mode()

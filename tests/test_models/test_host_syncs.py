@@ -77,7 +77,6 @@ def test_recorder_sees_each_kind_of_sync():
                          'd2h aten.bincount.default']
 
 
-
 def test_recorder_names_the_call_site():
     x = torch.randn(5)
     with HostSyncRecorder() as rec:
@@ -106,6 +105,9 @@ def test_call_site_is_the_innermost_frame_outside_torch():
     finally:
         sys.path.remove('/opt/site')
     assert call_site(stack) == 'mmdet/models/y.py:7'
+    # crossdino's fp32 pass-through around mmcv's kernels is not a site
+    fp32 = FrameSummary('/r/crossdino/models/layers/fp32_ops.py', 60, 'w')
+    assert call_site(stack[:3] + [fp32]) == 'mmdet/models/y.py:7'
     assert call_site(stack[:2]) == 'crossdino/models/detectors/x.py:42'
     assert call_site(stack[3:]) == '?'
 

@@ -87,6 +87,8 @@ def test_prune_keeps_whole_blocks_of_kept_kernels(tree, capsys):
                       'ms_deform_attn_cuda']) == 0
     assert sorted(p.name for p in cuda.glob('*.cu')) == [
         'ms_deform_attn_cuda.cu', 'nms_cuda.cu']
+    assert [p.name for p in (cuda / 'pruned').glob('*.cu')] == [
+        'roi_pool_cuda.cu']
     text = (cuda / 'cudabind.cpp').read_text()
     assert 'RoiPool' not in text and 'roi_pool' not in text
     # the kept blocks, byte for byte, with the includes in front
@@ -118,6 +120,12 @@ def test_prune_is_idempotent_and_works_from_the_original(tree):
     lean.main([str(root), '--keep', 'nms_cuda'])  # a subset: from the orig
     assert 'ms_deform' not in (cuda / 'cudabind.cpp').read_text()
     assert (cuda.parent / 'roi_pool.cpp').read_text().count('#undef') == 1
+    # a longer list brings pruned kernels back from cuda/pruned/
+    lean.main([str(root), '--keep', *(n[:-3] for n in SOURCES)])
+    assert sorted(p.name for p in cuda.glob('*.cu')) == sorted(SOURCES)
+    assert (cuda / 'cudabind.cpp').read_text() == CUDABIND
+    assert (cuda.parent / 'roi_pool.cpp').read_text() == WRAPPER.format(
+        name='RoiPool')
 
 
 def test_unknown_kernel_and_missing_tree_are_named(tree, tmp_path, capsys):

@@ -25,6 +25,15 @@ def report(tmp_path_factory):
         return json.load(f), (out / 'gpu_suite.md').read_text()
 
 
+def errors(value, path=''):
+    """Every measurement recorded as an error, anywhere in the report."""
+    if isinstance(value, dict):
+        return [e for k, v in value.items() for e in errors(v, f'{path}/{k}')]
+    if isinstance(value, str) and value.startswith('error:'):
+        return [f'{path}: {value}']
+    return []
+
+
 def test_every_section_reports(report):
     res, md = report
     assert res['smoke'] and res['device'] == 'cpu'
@@ -33,6 +42,8 @@ def test_every_section_reports(report):
     for name, sec in sections.items():
         assert 'error' not in sec, sec.get('error')
         assert f'## {name} (' in md
+    # a failed measurement is recorded, not raised: none may be there
+    assert errors(sections) == []
 
 
 def test_models_train_in_fp32_and_bf16(report):
@@ -44,7 +55,6 @@ def test_models_train_in_fp32_and_bf16(report):
             assert math.isfinite(row[key]) and row[key] > 0, (name, key)
         # same weights and denoising noise: bf16 within a few percent
         assert row['loss_rel_diff_bf16'] < 0.1, name
-    assert rows['DINO-R50']['train_fp32_s_x_dino'] == 1.0
 
 
 def test_dense_section_counts_denoising_queries(report):
@@ -61,8 +71,11 @@ def test_dense_section_counts_denoising_queries(report):
 def test_vicrop_and_syncs_sections(report):
     sec = report[0]['sections']
     vicrop = sec['vicrop']['result']
-    assert vicrop['plain']['x_plain'] == 1.0
     assert vicrop['vicrop budget=1.0']['crops'] >= 1
+    assert vicrop['vicrop budget=1.0']['latency_s'] > 0
+    enact = sec['enact']['result']
+    for row in enact.values():
+        assert row['step_s'] > 0 and row['decoder_queries'] == 20
     syncs = sec['syncs']['result']
     assert set(suite.MODELS) | {
         'ENACT-DETR-R50', 'ENACT-DETR-R50 max_clusters=1.0', 'method'
@@ -76,7 +89,6 @@ def test_vicrop_and_syncs_sections(report):
     for name in suite.MODELS:
         for mode in ('predict', 'loss'):
             row = syncs[name][mode]
-            assert row['total'] == sum(row['sites'].values())
             assert 0 <= row['crossdino'] <= row['total']
 
 

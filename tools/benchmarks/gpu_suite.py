@@ -96,8 +96,11 @@ if __name__ == '__main__':
 
 import torch  # noqa: E402
 
-from crossdino.utils.timing import record_decoder_queries  # noqa: E402
-from crossdino.utils.timing import timed  # noqa: E402
+from crossdino.utils.timing import (count_params,  # noqa: E402
+                                    record_decoder_queries, timed)
+
+# the sibling benchmarks whose pieces the suite reuses
+sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
 
 
 # ---------------------------------------------------------------------------
@@ -172,6 +175,7 @@ def batch_for(model, size, batch=None, num_gts=None, training=True):
 
 
 def total_loss(model, data):
+    """Sum of the detector's loss terms: a scalar tensor."""
     losses = model.loss(data['inputs'], data['data_samples'])
     return sum(v for k, v in losses.items() if 'loss' in k)
 
@@ -184,6 +188,8 @@ def amp(device_type, dtype):
 
 
 def train_step_fn(model, data, optim, dtype=None):
+    """A closure running one optimiser step on ``data`` (a preprocessed
+    batch, ``inputs`` (B, 3, H, W)), under autocast to ``dtype`` if given."""
     dev = data['inputs'].device.type
 
     def step():
@@ -307,6 +313,7 @@ def attempt(row, key, fn):
 
 
 def _losses(model, data, dtype):
+    """The summed loss (a float) of one forward pass under ``dtype``."""
     dev = data['inputs'].device.type
     torch.manual_seed(1)  # the same denoising noise in every precision
     with torch.no_grad(), amp(dev, dtype):
@@ -316,8 +323,7 @@ def _losses(model, data, dtype):
 def _one_model(name, path, device, size):
     model = build(path, size, device)
     data = batch_for(model, size)
-    row = dict(config=path, params_m=round(
-        sum(p.numel() for p in model.parameters()) / 1e6, 2))
+    row = dict(config=path, params_m=round(count_params(model) / 1e6, 2))
     dev = torch.device(device).type
     precisions = [('fp32', None), ('bf16', torch.bfloat16)]
     if dev == 'cuda':  # CPU autocast lacks fp16 kernels
@@ -326,7 +332,8 @@ def _one_model(name, path, device, size):
     for label, dtype in precisions:
         loss = attempt(row, f'loss_{label}',
                        lambda: _losses(model, data, dtype))
-        if dtype is not None and isinstance(loss, float):
+        if dtype is not None and isinstance(loss, float) and isinstance(
+                row.get('loss_fp32'), float):
             row[f'loss_rel_diff_{label}'] = abs(loss - row['loss_fp32']) / \
                 abs(row['loss_fp32'])
     for label, dtype in precisions[:2]:
@@ -365,14 +372,22 @@ def section_models(device, size):
     return rows
 
 
-def _queries_and_step(path, size, device, num_gts, batch, options):
+def _train_only(path, size, device, options=None, num_gts=None,
+                batch=None, fair=False):
+    """Median step time and peak memory of ``path``'s detector (decoder
+    query count too, for DETRs with ``forward_decoder``); ``fair``: encoder
+    attention without materialised weights (ENACT's baseline)."""
+    from benchmark_enact import drop_attention_weights
     model = build(path, size, device, options)
+    if fair:
+        drop_attention_weights(model)
     data = batch_for(model, size, batch=batch, num_gts=num_gts)
-    seen = record_decoder_queries(model)
+    seen = record_decoder_queries(model) if hasattr(
+        model, 'forward_decoder') else {}
     t, mib = measure_training(model, data, device, size)
     del model, data
     free(device)
-    return dict(decoder_queries=seen['queries'], step_s=t, peak_mib=mib)
+    return dict(decoder_queries=seen.get('queries'), step_s=t, peak_mib=mib)
 
 
 def section_dense(device, size):
@@ -380,13 +395,12 @@ def section_dense(device, size):
     for name, opts in (('unbounded', None),
                        (f'max_gts_per_image={size.dn_cap}',
                         {'model.dn_cfg.max_gts_per_image': size.dn_cap})):
-        attempt(res, f'dn {name}', lambda: _queries_and_step(
-            DN_CAP_CFG, size, device, size.dense_gts, 1, opts))
+        attempt(res, f'dn {name}', lambda: _train_only(
+            DN_CAP_CFG, size, device, opts, num_gts=size.dense_gts, batch=1))
     for name, opts in (('encoder plain', None),
                        ('encoder num_cp=6', {'model.encoder.num_cp': 6})):
-        attempt(res, name, lambda: _queries_and_step(
-            MODELS['DINO-R50'], size, device, size.num_gts, size.batch,
-            opts))
+        attempt(res, name, lambda: _train_only(MODELS['DINO-R50'], size,
+                                               device, opts))
     for a, b in (('dn max_gts_per_image', 'dn unbounded'),
                  ('encoder num_cp=6', 'encoder plain')):
         a = next(k for k in res if k.startswith(a))
@@ -401,24 +415,12 @@ def _relative(row, base):
         row['time_x'] = ratio(row['step_s'], base['step_s'])
 
 
-def _train_only(path, size, device, fair=False):
-    sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
-    from benchmark_enact import drop_attention_weights
-    model = build(path, size, device)
-    if fair:
-        drop_attention_weights(model)
-    data = batch_for(model, size)
-    t, mib = measure_training(model, data, device, size)
-    del model, data
-    free(device)
-    return dict(step_s=t, peak_mib=mib)
-
-
 def section_enact(device, size):
     res = {}
     for name, path, fair in (('DETR-R50 (need_weights=False)', DETR, True),
                              ('ENACT-DETR-R50', ENACT_DETR, False)):
-        attempt(res, name, lambda: _train_only(path, size, device, fair))
+        attempt(res, name, lambda: _train_only(path, size, device,
+                                               fair=fair))
     base, enact = res.values()
     _relative(enact, base)
     return res
@@ -459,7 +461,6 @@ def section_vicrop(device, size):
 
 
 def section_clap(device, size):
-    sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
     from benchmark_clap_strip_mlp import ClapTimer
     model = build(MODELS['Cross-DINO-CLAP-Strip-T'], size, device)
     image = batch_for(model, size, batch=1, training=False)['inputs']

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU suite in one call (tools/benchmarks/gpu_suite.py): OUT/gpu_suite.md
-# and OUT/gpu_suite.json, about 4 min on one H100/H200.
+# and OUT/gpu_suite.json: about 6 min on one H200 (the suite), plus about
+# 2 min for the mmcv build on a bare machine.
 #
 #   bash tools/benchmarks/gpu_suite.sh OUT [gpu_suite.py args]
 #

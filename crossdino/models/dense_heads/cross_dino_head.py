@@ -163,8 +163,11 @@ class CrossDINOHead(DINOHead):
         num_pos = num_pos.clamp(min=1)[0]
         # (w, h, w, h) of each image's img_shape over its queries, written by
         # fill kernels (no host-to-device copy)
-        factors = bbox_preds.new_empty(len(bbox_preds), 2)
         per_img = len(bbox_preds) // max(len(batch_img_metas), 1)
+        # new_empty: every row must be written below
+        assert per_img * len(batch_img_metas) == len(bbox_preds), \
+            (len(bbox_preds), len(batch_img_metas))
+        factors = bbox_preds.new_empty(len(bbox_preds), 2)
         for i, meta in enumerate(batch_img_metas):  # batch size: a few fills
             h, w = meta['img_shape'][:2]
             factors[i * per_img:(i + 1) * per_img, 0].fill_(w)

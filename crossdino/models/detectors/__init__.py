@@ -7,6 +7,6 @@ from .enact_detr import (ENACTDETR, ENACTConditionalDETR, ENACTCrossDINO,
 from .hmpe_dino import HMPEDINO
 
 __all__ = [
-    'BoundedDenoisingDINO', 'CrossDINO', 'ENACTConditionalDETR', 'ENACTCrossDINO', 'ENACTDABDETR',
-    'ENACTDETR', 'ENACTDINO', 'HMPEDINO'
+    'BoundedDenoisingDINO', 'CrossDINO', 'ENACTConditionalDETR',
+    'ENACTCrossDINO', 'ENACTDABDETR', 'ENACTDETR', 'ENACTDINO', 'HMPEDINO'
 ]

@@ -2,13 +2,13 @@
 from .bounded_cdn_query_generator import (BoundedCdnQueryGenerator,
                                           select_dn_gts)
 from .checkpoint_wrapper import checkpoint_wrapper, install_checkpoint_wrapper
-from .fp32_ops import FP32MultiScaleDeformableAttnFunction, install_fp32_ops
 from .clap import (CLAP_MODES, ClapLayout, clap_apply, clap_merge,
                    clap_partition, clap_window_table, window_plan,
                    window_starts)
 from .enact_attention import (ENACTAttention, cluster_tokens,
                               gaussian_kernel1d, self_information,
                               sign_regions, smooth_and_sign)
+from .fp32_ops import FP32MultiScaleDeformableAttnFunction, install_fp32_ops
 from .heatmap_head import (HeatmapHead, gradient_weighted_heatmap,
                            heatmap_targets)
 from .heatmap_positional_encoding import HeatmapPositionalEncoding

@@ -50,17 +50,22 @@ class FP32MultiScaleDeformableAttnFunction(_MMCVFunction):
 
 
 def fp32_under_autocast(fn):
-    """Wrap ``fn(*args)`` to run with its floating tensor arguments in fp32
-    and autocast off when autocast is on for their device."""
+    """Wrap ``fn(*args, **kwargs)`` to run with its floating tensor
+    arguments in fp32 and autocast off when autocast is on for their
+    device."""
+
+    def up(a):
+        return a.float() if torch.is_tensor(a) and a.is_floating_point() \
+            else a
 
     @functools.wraps(fn)
-    def wrapped(*args):
-        device = next(a for a in args if torch.is_tensor(a)).device.type
+    def wrapped(*args, **kwargs):
+        device = next(a for a in (*args, *kwargs.values())
+                      if torch.is_tensor(a)).device.type
         if not torch.is_autocast_enabled(device):
-            return fn(*args)
+            return fn(*args, **kwargs)
         with torch.autocast(device, enabled=False):
-            return fn(*(a.float() if torch.is_tensor(a)
-                        and a.is_floating_point() else a for a in args))
+            return fn(*map(up, args), **{k: up(v) for k, v in kwargs.items()})
 
     wrapped.fp32_under_autocast = True
     return wrapped

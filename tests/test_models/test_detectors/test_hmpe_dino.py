@@ -229,21 +229,32 @@ def test_hidq_picks_hottest_tokens():
 
 
 def test_hidq_reference_points_from_hottest_tokens():
+    """With the proposal regression zeroed, the selected queries' reference
+    boxes are DINO's encoder proposals of the hottest tokens, written here by
+    hand: cell (y, x) of level l (H x W) is ((x + .5) / W, (y + .5) / H,
+    0.05 * 2^l, 0.05 * 2^l), in descending heat."""
     model = build(hmpe_cfg(dict(query_selection='heatmap'))).eval()
-    g = torch.Generator().manual_seed(1)
-    shapes = torch.tensor([[4, 5], [2, 3]])
-    n = int(shapes.prod(1).sum())
-    memory = torch.randn(1, n, 256, generator=g)
-    heat = 0.35 + 0.65 * torch.rand(1, n, generator=g)  # all above tau
+    last = model.bbox_head.reg_branches[model.decoder.num_layers][-1]
     with torch.no_grad():
-        dec_in, head_in = model.pre_decoder(memory, None, shapes, heat=heat)
-        out_mem, props = model.gen_encoder_output_proposals(
-            memory, None, shapes)
-        coords = model.bbox_head.reg_branches[2](out_mem) + props
-    top = heat[0].topk(model.num_queries)[1]
+        last.weight.zero_()
+        last.bias.zero_()
+    shapes = [(4, 5), (2, 3)]
+    boxes = torch.tensor([((x + .5) / w, (y + .5) / h, .05 * 2**lvl,
+                           .05 * 2**lvl)
+                          for lvl, (h, w) in enumerate(shapes)
+                          for y in range(h) for x in range(w)])
+    g = torch.Generator().manual_seed(1)
+    order = torch.randperm(len(boxes), generator=g)  # hottest first
+    heat = torch.empty(1, len(boxes))
+    heat[0, order] = torch.linspace(1.0, 0.4, len(boxes))  # all above tau
+    memory = torch.randn(1, len(boxes), 256, generator=g)
+    with torch.no_grad():
+        dec_in, head_in = model.pre_decoder(memory, None,
+                                            torch.tensor(shapes), heat=heat)
     assert head_in == {}
     torch.testing.assert_close(dec_in['reference_points'][0],
-                               coords[0, top].sigmoid())
+                               boxes[order[:model.num_queries]],
+                               rtol=0, atol=1e-6)
     # zero-initialised W'_Q: content queries start as the learned ones
     torch.testing.assert_close(dec_in['query'][0],
                                model.query_embedding.weight)
@@ -317,15 +328,20 @@ def test_three_decoder_layers_and_bad_selection():
 
 
 def test_vis_heatmap_tool_writes_png(synthetic_root, tmp_path):
+    """The tool end to end, at the two thresholds whose hot share is known
+    without the model: every heat value (min-max normalised, in [0, 1]) is
+    above -1 and none above 1 (Eq. 6 keeps heat > tau)."""
     from PIL import Image
 
     from tests.conftest import PYTHON, run_tool
     img = osp.join(synthetic_root, 'VisDrone2019-DET-val', 'images',
                    '0000001.jpg')
-    out = str(tmp_path / 'heat.png')
     cfg = osp.join(ROOT, 'configs', 'hmpe', 'dino_r18_synthetic_hmpe.py')
-    run_tool([PYTHON, 'tools/analysis_tools/vis_heatmap.py', cfg, img,
-              '--out', out, '--tau', '0.5'])
-    with Image.open(out) as png:
-        width, height = png.size
-    assert width > 3 * height  # the five panels side by side
+    for tau, share in (('-1', '100.0%'), ('1', '0.0%')):
+        out = str(tmp_path / f'heat{tau}.png')
+        proc = run_tool([PYTHON, 'tools/analysis_tools/vis_heatmap.py', cfg,
+                         img, '--out', out, '--tau', tau])
+        assert f'{share} of the image hot' in proc.stdout, proc.stdout
+        with Image.open(out) as png:
+            width, height = png.size
+        assert width > 3 * height  # the five panels side by side

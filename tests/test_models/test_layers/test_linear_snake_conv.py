@@ -248,15 +248,19 @@ def test_lsconv_macs_closed_form_matches_hook_count(fusion, linear_mode):
 
 
 def test_dsconv_only_is_the_snake_path_alone():
-    """linear_mode='none' (Table 2's DSconv row): no gate, no linear path;
-    the output is the fuse conv over the two axes' snake convs."""
+    """linear_mode='none' (Table 2's DSconv row): no gate, no linear path.
+    At zero offsets the output is the 1x1 fuse of a plain 1xK and Kx1 conv
+    with the snake convs' weights (F.conv2d, not the module's code)."""
     torch.manual_seed(6)
-    m = LinearSnakeConv(3, 4, kernel_size=5, linear_mode='none')
+    m = LinearSnakeConv(3, 4, kernel_size=5, linear_mode='none',
+                        offset_norm_cfg=None, norm_cfg=None, act_cfg=None)
     assert m.gate is None and m.linear_offset is None
     assert m.linear_strip is None
+    _zero_offsets(m)
     x = torch.randn(2, 3, 6, 5)
-    expected = m.fuse(torch.cat([m.snake['x'](x), m.snake['y'](x)], 1))
-    torch.testing.assert_close(m(x), expected, rtol=0, atol=0)
+    outs = [_strip_ref(x, m.snake[a].strip.conv, a) for a in ('x', 'y')]
+    ref = F.conv2d(torch.cat(outs, 1), m.fuse.weight, m.fuse.bias)
+    torch.testing.assert_close(m(x), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_half_precision_coordinates_stay_exact():
