@@ -42,28 +42,32 @@ TINY_CFG = osp.join(ROOT, 'tests', 'configs', 'dino_tiny_synthetic.py')
 def tiny_detector_cfg(kind: str = 'dino'):
     """The tiny DINO's model config as one of the project's DINO-family
     detectors: ``'dino'``, ``'cross-dino'`` (CCTM, CrossDINOHead, Boost
-    loss), ``'hmpe-dino'`` or ``'dino-global-enact'``."""
+    loss), ``'hmpe-dino'``, ``'dino-global-enact'`` or ``'all'`` (the
+    three in one CrossHMPEDINO)."""
     import copy
 
     from mmengine.config import Config
     cfg = copy.deepcopy(Config.fromfile(TINY_CFG).model)
-    if kind == 'cross-dino':
+    if kind not in ('dino', 'cross-dino', 'hmpe-dino', 'dino-global-enact',
+                    'all'):
+        raise ValueError(f'unknown detector kind {kind!r}')
+    if kind in ('cross-dino', 'all'):
         cfg.update(type='CrossDINO', cctm=dict(type='CCTM'))
         cfg.bbox_head.type = 'CrossDINOHead'
         cfg.bbox_head.loss_cls = dict(type='BoostLoss', alpha=0.25, beta=0.1,
                                       gamma=2.0, loss_weight=1.0)
-    elif kind == 'hmpe-dino':
+    if kind in ('hmpe-dino', 'all'):
         cfg.update(type='HMPEDINO', hmpe=dict(
             heatmap_head=dict(type='HeatmapHead', feat_channels=16)))
-    elif kind == 'dino-global-enact':
+    if kind in ('dino-global-enact', 'all'):
         dims = cfg.encoder.layer_cfg.self_attn_cfg.embed_dims
         cfg.update(type='ENACTDINO', global_enact=dict(
             num_levels=1,
             layer_cfg=dict(
                 self_attn_cfg=dict(embed_dims=dims, num_heads=4, sigma=1.0),
                 ffn_cfg=dict(embed_dims=dims, feedforward_channels=32))))
-    elif kind != 'dino':
-        raise ValueError(f'unknown detector kind {kind!r}')
+    if kind == 'all':
+        cfg.type = 'CrossHMPEDINO'
     return cfg
 
 

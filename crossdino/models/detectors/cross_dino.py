@@ -100,8 +100,8 @@ class CrossDINO(BoundedDenoisingMixin, DINO):
                     spatial_shapes: Tensor,
                     batch_data_samples: OptSampleList = None,
                     feat: Optional[Tensor] = None,
-                    level_start_index: Optional[Tensor] = None
-                    ) -> Tuple[Dict, Dict]:
+                    level_start_index: Optional[Tensor] = None,
+                    **kwargs) -> Tuple[Dict, Dict]:
         """CCTM(E, B) = E_cf, then DINO's query selection on E or E_cf
         (``query_memory``); the decoder's memory is E_cf.
 
@@ -112,14 +112,17 @@ class CrossDINO(BoundedDenoisingMixin, DINO):
             batch_data_samples (list, optional): as in DINO.
             feat (Tensor, optional): B, (bs, L, C); given when CCTM is on.
             level_start_index (Tensor, optional): (num_levels,).
+            **kwargs: passed on to the parent's ``pre_decoder`` (HMPE's
+                ``heat`` and ``rank`` in :class:`CrossHMPEDINO`).
         """
         if self.cctm is None:
             return super().pre_decoder(memory, memory_mask, spatial_shapes,
-                                       batch_data_samples)
+                                       batch_data_samples, **kwargs)
         cross = self.cctm(memory, feat, mask=memory_mask,
                           level_start_index=level_start_index)
         select_from = memory if self.query_memory == 'encoder' else cross
         decoder_inputs, head_inputs = super().pre_decoder(
-            select_from, memory_mask, spatial_shapes, batch_data_samples)
+            select_from, memory_mask, spatial_shapes, batch_data_samples,
+            **kwargs)
         decoder_inputs['memory'] = cross
         return decoder_inputs, head_inputs

@@ -414,7 +414,7 @@ def test_wrapper_end_to_end(tiny_dino, kw):
 
 
 @pytest.mark.parametrize('kind',
-                         ['cross-dino', 'hmpe-dino', 'dino-global-enact'])
+                         ['cross-dino', 'hmpe-dino', 'dino-global-enact', 'all'])
 def test_every_dino_family_detector(kind):
     from tests.conftest import tiny_detector_cfg
     cfg = tiny_detector_cfg(kind)
