@@ -4,8 +4,10 @@
 Boost loss through ``CrossDINOHead``) + HMPE (mask filter, MOHFE, HIDQ
 content queries) + the optional global ENACT layer, with bounded denoising
 available; ViCrop wraps it at test time like any DINO (the config's
-``vicrop`` dict). Each part is switched off by its own key set to None
-(``cctm``, ``hmpe``, ``global_enact``).
+``vicrop`` dict). ``cctm``, ``hmpe`` and ``global_enact`` set to None
+switch off the module each names; the Boost loss lives in the head
+(``bbox_head.loss_cls``) and HMPE's Linear-Snake Conv in the neck
+(``neck.type``), so a config drops those there.
 
 Where the methods meet (the order of one forward pass):
 
@@ -13,7 +15,9 @@ Where the methods meet (the order of one forward pass):
    encoder's positional embedding and MOHFE adds the heatmap embedding to
    its input tokens (HMPE Eq. 6-7).
 2. The encoder, then the global ENACT layer over the coarsest level's
-   tokens of its output (memory E).
+   tokens of its output (memory E); the layer's positional embedding is
+   the encoder's, i.e. HMPE's mask-filtered one (cold tokens keep only the
+   level embedding).
 3. CCTM(E, B) = E_cf, the decoder's memory; B is the encoder's input
    tokens (with MOHFE's embedding added: what the encoder saw).
 4. Query selection and content: both HMPE and CCTM change what the decoder

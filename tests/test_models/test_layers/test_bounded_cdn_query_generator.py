@@ -131,7 +131,10 @@ def test_bound_needs_a_head_that_reads_the_subset():
 def test_every_dino_family_detector_takes_the_bound():
     for extra in (dict(type='HMPEDINO', hmpe=dict(
             heatmap_head=dict(type='HeatmapHead', feat_channels=8))),
-                  dict(type='ENACTDINO')):
+                  dict(type='ENACTDINO'),
+                  dict(type='CrossHMPEDINO', cctm=dict(type='CCTM'), hmpe=dict(
+                      heatmap_head=dict(type='HeatmapHead',
+                                        feat_channels=8)))):
         cfg = copy.deepcopy(Config.fromfile(TINY_CFG).model)
         cfg.update(extra)
         cfg.bbox_head.type = 'CrossDINOHead'
