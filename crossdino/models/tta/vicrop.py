@@ -207,6 +207,11 @@ class ViCropTTAModel(BaseTTAModel):
             None: tiles of the first ``window_ratios`` size, as many as
             cover the image with ``overlap_ratio`` (same crops as ViCrop's,
             placed blindly).
+        slice_size (tuple, optional): uniform mode's tile (h, w) in
+            original-image pixels, SAHI's ``slice_height, slice_width``
+            (mapped to the input by each image's ``scale_factor``; the crop
+            resolution stays ``crop_scale`` x the tile's input size). Default
+            None: ``slice_grid`` or ``window_ratios`` decide.
         overlap_ratio (float): uniform mode's minimal tile overlap.
             Default 0.2.
         seed (int): random mode's seed (per image: seed and image id).
@@ -251,6 +256,7 @@ class ViCropTTAModel(BaseTTAModel):
                  min_mass_ratio: float = 1.0,
                  min_entropy: float = 0.0,
                  slice_grid: Optional[Tuple[int, int]] = None,
+                 slice_size: Optional[Tuple[int, int]] = None,
                  overlap_ratio: float = 0.2,
                  seed: int = 0,
                  border_tol: float = 2.0,
@@ -281,6 +287,12 @@ class ViCropTTAModel(BaseTTAModel):
         query_weights(None, (1, 1), query_weighting)  # validates the name
         if max_crops_per_forward < 1:
             raise ValueError('max_crops_per_forward must be >= 1')
+        if slice_size is not None and (slice_grid is not None or len(
+                slice_size) != 2 or min(slice_size) < 1):
+            raise ValueError('slice_size must be (h, w) >= 1 pixels of the '
+                             'original image, and excludes slice_grid; got '
+                             f'slice_size={slice_size}, '
+                             f'slice_grid={slice_grid}')
         self.mode, self.probe = mode, probe
         self.layers = None if layers is None else list(layers)
         self.query_weighting = query_weighting
@@ -298,6 +310,7 @@ class ViCropTTAModel(BaseTTAModel):
         self.min_mass_ratio = min_mass_ratio
         self.min_entropy = min_entropy
         self.slice_grid = None if slice_grid is None else tuple(slice_grid)
+        self.slice_size = None if slice_size is None else tuple(slice_size)
         self.overlap_ratio = overlap_ratio
         self.seed = seed
         self.border_tol = border_tol
@@ -456,10 +469,19 @@ class ViCropTTAModel(BaseTTAModel):
             pw = math.ceil(pw * grow / div) * div
         return ph, pw
 
-    def candidate_windows(self, img_hw: Tuple[int, int]) -> Tensor:
+    def candidate_windows(self, img_hw: Tuple[int, int],
+                          scale_factor: Tuple[float, float] = (1., 1.)
+                          ) -> Tensor:
+        """Candidate windows (n, 4) xyxy in input pixels; ``scale_factor``
+        (w, h), input per original pixel, maps ``slice_size``."""
         if self.mode == 'uniform':
-            tile = None if self.slice_grid is not None else window_size(
-                img_hw, self.window_ratios[0])
+            if self.slice_size is not None:
+                tile = (max(1, int(self.slice_size[0] * scale_factor[1])),
+                        max(1, int(self.slice_size[1] * scale_factor[0])))
+            elif self.slice_grid is None:
+                tile = window_size(img_hw, self.window_ratios[0])
+            else:
+                tile = None
             tiles = uniform_windows(img_hw, self.slice_grid,
                                     self.overlap_ratio, tile)
             return tiles[spread_order(tiles)]
@@ -484,7 +506,8 @@ class ViCropTTAModel(BaseTTAModel):
             tuple: the windows and a dict of ``cost`` (k,) per window.
         """
         h, w = img_hw
-        windows = self.candidate_windows(img_hw)
+        windows = self.candidate_windows(
+            img_hw, sample.metainfo.get('scale_factor', (1., 1.)))
         sizes = (windows[:, 3] - windows[:, 1], windows[:, 2] - windows[:, 0])
         cost = torch.tensor([
             self.crop_cost((int(a), int(b)), min_area)

@@ -242,6 +242,31 @@ def test_budget_counts_crop_pixels(tmp_path):
     assert tta.last_debug['crop_cost'][0].tolist() == [160 * 160]
 
 
+def test_slice_size_is_in_original_pixels(tmp_path):
+    """SAHI's slice_height / slice_width: 60x80 tiles of the 100x200
+    original are 30x40 tiles of the 50x100 input (scale factor 0.5), as few
+    per axis as overlap by >= 20 % (2 rows: 50 = 30 + 20 at 1/3 overlap;
+    3 columns: 100 = 40 + 2 x 30), and crops cut from the original cover
+    them."""
+    _, path = _stub_image(tmp_path)
+    stub = _StubDetector()
+    tta = ViCropTTAModel(stub, mode='uniform', slice_size=(60, 80),
+                         overlap_ratio=0.2, crop_scale=1.0, budget=None,
+                         keep_debug=True)
+    tta.test_step(_stub_batch(stub, path))
+    crops = tta.last_debug['crops'][0]
+    assert len(crops) == 6
+    assert ((crops[:, 3] - crops[:, 1]) == 30).all()
+    assert ((crops[:, 2] - crops[:, 0]) == 40).all()
+    assert sorted({int(x) for x in crops[:, 0]}) == [0, 30, 60]
+    assert sorted({int(y) for y in crops[:, 1]}) == [0, 20]
+    with pytest.raises(ValueError, match='excludes slice_grid'):
+        ViCropTTAModel(stub, mode='uniform', slice_size=(60, 80),
+                       slice_grid=(2, 2))
+    with pytest.raises(ValueError, match=r'\(h, w\) >= 1 pixels'):
+        ViCropTTAModel(stub, mode='uniform', slice_size=(0, 80))
+
+
 def test_oracle_reads_ground_truth_in_original_pixels(tmp_path):
     _, path = _stub_image(tmp_path)
     stub = _StubDetector()
