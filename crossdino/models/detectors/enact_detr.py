@@ -102,8 +102,9 @@ class GlobalENACTMixin:
     The tokens of the last ``num_levels`` levels (the coarsest, flattened
     row-major, level after level) are refined in place in the memory, with
     the encoder's positional embedding (sine + level embedding; HMPE's
-    mask-filtered one in :class:`CrossHMPEDINO`) and padding mask. Level sizes come from the feature shapes on the host, so slicing
-    needs no device read. None: the parent detector unchanged.
+    mask-filtered one in :class:`CrossHMPEDINO`) and padding mask. Level
+    sizes come from the feature shapes on the host, so slicing needs no
+    device read. None: the parent detector unchanged.
     """
 
     def __init__(self, *args, global_enact: OptConfigType = None,
