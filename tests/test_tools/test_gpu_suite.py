@@ -74,6 +74,7 @@ def test_vicrop_and_syncs_sections(report):
     assert vicrop['vicrop budget=1.0']['crops'] >= 1
     assert vicrop['vicrop budget=1.0']['latency_s'] > 0
     enact = sec['enact']['result']
+    assert len(enact) == 3  # fair base, ENACT, ENACT with max_clusters=1.0
     for row in enact.values():
         assert row['step_s'] > 0 and row['decoder_queries'] == 20
     syncs = sec['syncs']['result']
