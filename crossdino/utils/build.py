@@ -16,6 +16,17 @@ def drop_pretrained(cfg_model: dict) -> None:
             sub['init_cfg'] = None
 
 
+def limit_queries(cfg_model: dict, num_queries: int) -> None:
+    """Set a DETR config's ``num_queries`` (fewer: faster benchmarks), and
+    cap its ``test_cfg.max_per_img`` (model's or head's) to it: the top-k
+    over the queries cannot return more."""
+    cfg_model['num_queries'] = num_queries
+    test_cfg = cfg_model.get('test_cfg') or cfg_model.get(
+        'bbox_head', {}).get('test_cfg')
+    if test_cfg is not None and 'max_per_img' in test_cfg:
+        test_cfg['max_per_img'] = min(test_cfg['max_per_img'], num_queries)
+
+
 def init_weights_quietly(model: nn.Module) -> None:
     """``model.init_weights()`` without mmengine's per-parameter report."""
     from mmengine.logging import MMLogger

@@ -509,3 +509,15 @@ def test_missing_pretrained_weights_say_where_they_go(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError,
                        match='does not exist .*init_cfg=None'):
         CheckpointLoader.load_checkpoint(str(tmp_path / 'strip_mlp.pth'))
+
+
+def test_limit_queries_caps_the_detections_it_can_return():
+    from crossdino.utils.build import limit_queries
+    model_level = dict(num_queries=900, test_cfg=dict(max_per_img=1500))
+    limit_queries(model_level, 20)
+    assert model_level == dict(num_queries=20, test_cfg=dict(max_per_img=20))
+    head_level = dict(num_queries=100,
+                      bbox_head=dict(test_cfg=dict(max_per_img=10)))
+    limit_queries(head_level, 30)  # already below: kept
+    assert head_level == dict(num_queries=30,
+                              bbox_head=dict(test_cfg=dict(max_per_img=10)))

@@ -83,24 +83,19 @@ from mmengine.config import Config  # noqa: E402
 import crossdino  # noqa: E402,F401
 from crossdino.models.tta import DecoderAttentionRecorder  # noqa: E402
 from crossdino.models.tta import ViCropTTAModel  # noqa: E402
-from crossdino.utils.build import drop_pretrained  # noqa: E402
-from crossdino.utils.build import init_weights_quietly  # noqa: E402
+from crossdino.utils.build import build_detector_offline  # noqa: E402
+from crossdino.utils.build import limit_queries  # noqa: E402
 from crossdino.utils.timing import timed  # noqa: E402
 
 
 def build(path, device, num_queries=None):
-    from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     register_all_modules()
-    cfg = copy.deepcopy(Config.fromfile(osp.join(ROOT, path)).model)
-    drop_pretrained(cfg)
+    cfg = Config.fromfile(osp.join(ROOT, path))
     if num_queries is not None:
-        cfg.num_queries = num_queries
-        cfg.test_cfg.max_per_img = min(cfg.test_cfg.max_per_img, num_queries)
+        limit_queries(cfg.model, num_queries)
     torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    init_weights_quietly(model)
-    return model.to(device).eval()
+    return build_detector_offline(cfg, device=device)
 
 
 def fake_batch(batch_size, shape, device, seed=0):

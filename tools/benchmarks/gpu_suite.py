@@ -142,14 +142,11 @@ def median_time(fn, device, warmup, iters):
 
 def load_cfg(path, size, options=None):
     from mmengine.config import Config
+
+    from crossdino.utils.build import limit_queries
     cfg = Config.fromfile(osp.join(ROOT, path))
     if size.num_queries is not None:
-        cfg.model.num_queries = size.num_queries
-        test_cfg = cfg.model.get('test_cfg') or cfg.model.bbox_head.get(
-            'test_cfg')
-        if test_cfg is not None and 'max_per_img' in test_cfg:
-            test_cfg.max_per_img = min(test_cfg.max_per_img,
-                                       size.num_queries)
+        limit_queries(cfg.model, size.num_queries)
     if options:
         cfg.merge_from_dict(options)
     return cfg
