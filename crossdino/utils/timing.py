@@ -1,14 +1,16 @@
 """Timing and memory measurements shared by the benchmarks and analysis
 tools (``tools/benchmarks``, ``tools/analysis_tools/benchmark.py``)."""
+import contextlib
 import os
 import time
-from typing import Callable, Union
+from typing import Callable, Dict, Iterator, Sequence, Union
 
 import torch
 import torch.nn as nn
 
 __all__ = [
-    'sync', 'timed', 'rss_bytes', 'count_params', 'record_decoder_queries'
+    'sync', 'timed', 'rss_bytes', 'count_params', 'record_decoder_queries',
+    'saved_for_backward'
 ]
 
 
@@ -55,3 +57,58 @@ def record_decoder_queries(model: nn.Module) -> dict:
 
     model.forward_decoder = counted
     return seen
+
+
+@contextlib.contextmanager
+def saved_for_backward(groups: Dict[str, Union[nn.Module,
+                                              Sequence[nn.Module]]],
+                       params: nn.Module) -> Iterator[Dict[str, int]]:
+    """Bytes of the tensors autograd saves for backward while the block
+    runs, by the group of the innermost listed module that was running
+    (``'other'`` outside all of them): the activation memory of a training
+    step, device-independent, without allocator effects.
+
+    Each storage is counted once, at its full size, for the first group
+    that saves it (views share storage); the storages of ``params``'
+    parameters are left out (weights are not activations).
+
+    Args:
+        groups (dict): name -> a module or a list of modules; nested
+            modules take precedence over the ones they sit in.
+        params (nn.Module): the model whose parameters to exclude.
+
+    Yields:
+        dict[str, int]: bytes per group name (filled as the block runs).
+    """
+    weights = {p.untyped_storage().data_ptr() for p in params.parameters()}
+    seen = set()
+    totals = dict.fromkeys([*groups, 'other'], 0)
+    running = ['other']
+
+    def enter(name):
+        return lambda *_: running.append(name)  # None: input unchanged
+
+    def leave(*_):
+        running.pop()  # returns None: output unchanged
+
+    handles = []
+    for name, modules in groups.items():
+        for module in ([modules] if isinstance(modules, nn.Module)
+                       else modules):
+            handles.append(module.register_forward_pre_hook(enter(name)))
+            handles.append(module.register_forward_hook(leave))
+
+    def pack(t):
+        storage = t.untyped_storage()
+        ptr = storage.data_ptr()
+        if ptr not in weights and ptr not in seen and storage.nbytes():
+            seen.add(ptr)
+            totals[running[-1]] += storage.nbytes()
+        return t
+
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            yield totals
+    finally:
+        for h in handles:
+            h.remove()

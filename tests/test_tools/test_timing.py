@@ -2,9 +2,11 @@
 import mmap
 import time
 
+import torch
 import torch.nn as nn
 
-from crossdino.utils.timing import count_params, rss_bytes, sync, timed
+from crossdino.utils.timing import (count_params, rss_bytes,
+                                    saved_for_backward, sync, timed)
 
 
 def test_count_params_and_rss():
@@ -28,3 +30,24 @@ def test_count_params_and_rss():
 def test_timed_measures_the_call_and_sync_is_a_noop_on_cpu():
     sync('cpu')
     assert 0.05 <= timed(lambda: time.sleep(0.05), 'cpu') < 1.0
+
+
+def test_saved_for_backward_by_group_hand_counted():
+    """Linear saves its input, ReLU its output (which the next Linear saves
+    again: one storage, counted once, for the first saver); weights and
+    work outside any group are kept apart; hooks go away afterwards."""
+    net = nn.Sequential(nn.Linear(10, 20), nn.ReLU(), nn.Linear(20, 5))
+    x = torch.randn(4, 10)
+    with saved_for_backward({'first': net[0], 'rest': [net[1], net[2]]},
+                            net) as saved:
+        y = net(x)
+        (y * y).sum()  # mul saves y (4 x 5 floats) outside every group
+    assert saved == {'first': 4 * 10 * 4, 'rest': 4 * 20 * 4,
+                     'other': 4 * 5 * 4}
+    # nested: the innermost running group wins; the outer gets the rest
+    with saved_for_backward({'all': net, 'relu': net[1]}, net) as saved:
+        net(x)
+    assert saved == {'all': 4 * 10 * 4, 'relu': 4 * 20 * 4, 'other': 0}
+    assert not net[0]._forward_pre_hooks and not net[2]._forward_hooks
+    y = net(x)  # outputs unchanged by the hooks, and none left behind
+    assert y.shape == (4, 5)

@@ -17,6 +17,10 @@ interleaved. Per detector it reports
   ``torch.cuda.max_memory_allocated`` (reset after the warm-up); on CPU the
   process peak RSS (``ru_maxrss``) and the growth of the peak over the RSS
   measured just before the first step (model + batch already resident);
+- the memory breakdown: MiB of the tensors autograd saves for backward
+  in one training forward, by part (backbone, neck, encoder attention,
+  encoder FFN and norms, decoder, head, other = losses and matching):
+  device-independent, each storage counted once, weights left out;
 - median time of a training step and of inference per image;
 - for ENACT, the compression ratio of every encoder layer: key tokens before
   / clusters after (mean over the batch, from ``ENACTAttention.last_stats``).
@@ -201,6 +205,23 @@ def infer(model, batch, device) -> float:
     return time.perf_counter() - t0
 
 
+def saved_breakdown(model, batch) -> dict:
+    """MiB saved for backward in one training forward, by part (the
+    activation share of the peak; parameters and optimizer states come on
+    top, the same for all three models)."""
+    from crossdino.utils.timing import saved_for_backward
+    groups = {'backbone': model.backbone, 'neck': model.neck,
+              'encoder attention': [layer.self_attn
+                                    for layer in model.encoder.layers],
+              'encoder FFN, norms': model.encoder, 'decoder': model.decoder,
+              'head': model.bbox_head}
+    model.train()
+    with saved_for_backward(groups, model) as saved:
+        losses = model.loss(batch['inputs'], batch['data_samples'])
+    del losses
+    return {k: v / 2**20 for k, v in saved.items()}
+
+
 def worker(args) -> dict:
     """Peak memory of training steps of ONE model in a fresh process."""
     from crossdino.models.layers import ENACTAttention
@@ -212,7 +233,8 @@ def worker(args) -> dict:
             torch.cuda.reset_peak_memory_stats()
         train_step(model, optim, batch, args.device)
     res = dict(config=args.worker, device=args.device,
-               peak_rss_mib=peak_rss_mib(), rss_before_mib=rss_before)
+               peak_rss_mib=peak_rss_mib(), rss_before_mib=rss_before,
+               saved_mib=saved_breakdown(model, batch))
     res['peak_growth_mib'] = res['peak_rss_mib'] - rss_before
     if args.device.startswith('cuda'):
         res['cuda_peak_mib'] = torch.cuda.max_memory_allocated() / 2**20
@@ -314,6 +336,12 @@ def main(argv=None):
         print(f'ENACT / {label}: memory ({mem}) {r["memory_ratio"]:.3f}; '
               f'train time {r["train_time_ratio"]:.3f}; '
               f'inference time {r["infer_time_ratio"]:.3f}')
+    parts = list(e['saved_mib'])
+    print('saved for backward (MiB): ' + ', '.join(parts))
+    for name, _, _ in variants(args):
+        print(f'{name:8s}' + ''.join(
+            f'{results[name]["saved_mib"][k]:10.1f}' for k in parts)
+            + f'  total {sum(results[name]["saved_mib"].values()):.1f}')
     if e.get('compression_per_layer'):
         print(f'valid keys per image {e["valid_keys"]}; keys/clusters per '
               'encoder layer: ' + ', '.join(

@@ -315,7 +315,7 @@ def _numpy_regions(logits, sigma):
     taps = np.exp(-np.arange(-half, half + 1)**2 / (2 * sigma**2))
     smoothed = np.convolve(info, taps / taps.sum(), mode='same')
     second = np.convolve(smoothed, [-1., 2., -1.], mode='same')
-    ids, run = [], 0
+    ids = []
     for i, (_, group) in enumerate(itertools.groupby(second > 0)):
         ids += [i] * len(list(group))
     return np.array(ids)
@@ -343,6 +343,82 @@ def test_regions_match_an_independent_numpy_reference(sigma):
     assert (ids == ref).all()
     raw = _numpy_regions(key[0, :, 0].numpy(), 1e-3)  # no smoothing
     assert raw.max() > 1.5 * ref.max()
+
+
+def _arccos_law_count(sigma, n):
+    """Expected region count of steps 3-5 on Gaussian white noise, from the
+    filter alone: Y = noise * kernel * [-1, 2, -1] is a stationary Gaussian
+    sequence, and two neighbours differ in sign with probability
+    arccos(rho_1) / pi (Sheppard), rho_1 = the filter's lag-1
+    autocorrelation. The kernel is the paper's, truncated at 3 sigma."""
+    half = math.ceil(3 * sigma)
+    x = torch.arange(-half, half + 1, dtype=torch.float64)
+    k = torch.exp(-x**2 / (2 * sigma**2))
+    h = torch.nn.functional.conv1d(
+        torch.nn.functional.pad(k / k.sum(), (2, 2))[None, None],
+        torch.tensor([[[-1., 2., -1.]]], dtype=torch.float64))[0, 0]
+    rho = (h[:-1] * h[1:]).sum() / (h * h).sum()
+    return 1 + (n - 1) * math.acos(rho) / math.pi
+
+
+@pytest.mark.parametrize('sigma', [1.0, 3.0, 5.0, 8.0])
+def test_region_count_on_white_noise_follows_the_arccos_law(sigma):
+    """An independent count reference: 8 rows of 20000 white-noise tokens
+    give the arc-cosine law's count to 3 % (measured: within 0.7 %; the
+    per-row spread is 1-3 %). A module that skipped or mis-sized the
+    smoothing, or cut runs elsewhere, would be off by tens of percent. The
+    3 sigma truncation matters: at sigma 8 the cut kernel's edges dominate
+    the second difference and there are more regions than at sigma 5."""
+    g = torch.Generator().manual_seed(0)
+    N = 20000
+    info = torch.randn(8, N, generator=g, dtype=torch.float64)
+    _, positive = smooth_and_sign(info, gaussian_kernel1d(sigma).double())
+    _, n = sign_regions(positive)
+    expected = _arccos_law_count(sigma, N)
+    assert abs(n.double().mean() / expected - 1) < 0.03
+    if sigma == 5.0:
+        # untruncated Gaussian (Rice): N sqrt(5/2) / (pi sigma) = 2013
+        assert 2550 < expected < 2650
+
+
+def test_cluster_count_band_on_a_detr_encoder_input():
+    """DETR-R50's real encoder input (ResNet-50 features + input projection
+    + sine positions of an 800x1333 aerial image, random init: nothing is
+    downloaded) clusters into fewer regions than white noise of the same
+    length, whose count is the arc-cosine law's, and not into a handful:
+    measured 0.36-0.37 of it at sigma 5 and 0.30-0.52 at sigma 3 (3 seeds),
+    i.e. ~20 keys per cluster at sigma 5. The band [0.2, 1] would catch the
+    unsmoothed signal (several times more regions), a wrong sigma, or
+    padding counted as tokens."""
+    import numpy as np
+
+    from crossdino.datasets.synthetic_aerial import render_aerial_image
+    from crossdino.utils.build import drop_pretrained, init_weights_quietly
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs/enact/detr_r50_visdrone_enact.py')).model
+    drop_pretrained(cfg)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    init_weights_quietly(model)
+    model.eval()
+    img, _ = render_aerial_image(np.random.default_rng(0), 1333, 800,
+                                 (10, 300), (2, 64))
+    s = DetDataSample(metainfo=dict(
+        img_shape=(800, 1333), ori_shape=(800, 1333), scale_factor=(1., 1.)))
+    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+    batch = model.data_preprocessor(dict(inputs=[x], data_samples=[s]))
+    with torch.no_grad():
+        enc_in, _ = model.pre_transformer(
+            model.extract_feat(batch['inputs']), batch['data_samples'])
+        attn = model.encoder.layers[0].self_attn
+        feat, pos = enc_in['feat'], enc_in['feat_pos']
+        assert feat.shape[1] == 25 * 42  # stride 32 of 800x1344 (padded)
+        for sigma in (3.0, 5.0):
+            attn.smooth_kernel = gaussian_kernel1d(sigma)
+            n = int(attn.cluster(feat + pos, feat, enc_in['feat_mask'])
+                    ['num_clusters'])
+            ratio = n / _arccos_law_count(sigma, feat.shape[1])
+            assert 0.2 < ratio < 1.0, (sigma, n, ratio)
 
 
 def test_in_cluster_weights_near_uniform_unless_scaled():
@@ -560,3 +636,31 @@ def test_benchmark_fair_baseline_changes_no_output():
     for a, b in zip(ref, got):
         torch.testing.assert_close(b.pred_instances.scores,
                                    a.pred_instances.scores)
+
+
+def test_benchmark_memory_breakdown_sees_the_clustered_attention():
+    """benchmark_enact.py's saved-for-backward breakdown: the same backbone
+    bytes for DETR and ENACT-DETR (same input), less saved by the encoder's
+    attention with clustered keys, every part accounted for."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_enact',
+        osp.join(ROOT, 'tools', 'benchmarks', 'benchmark_enact.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    saved = {}
+    for name, path in (('base', 'configs/enact/detr_r50_visdrone.py'),
+                       ('enact', 'configs/enact/detr_r50_visdrone_enact.py')):
+        torch.manual_seed(0)
+        model = MODELS.build(tiny_cfg(path))
+        model.init_weights()
+        inputs, samples = fake_batch()
+        batch = model.data_preprocessor(
+            dict(inputs=list(inputs), data_samples=samples), True)
+        saved[name] = bench.saved_breakdown(model, batch)
+    base, enact = saved['base'], saved['enact']
+    assert list(base) == ['backbone', 'neck', 'encoder attention',
+                          'encoder FFN, norms', 'decoder', 'head', 'other']
+    assert base['backbone'] == enact['backbone'] > 0
+    assert 0 < enact['encoder attention'] < base['encoder attention']
+    assert base['decoder'] > 0 and base['encoder FFN, norms'] > 0
