@@ -3,6 +3,7 @@ tools (``tools/benchmarks``, ``tools/analysis_tools/benchmark.py``)."""
 import contextlib
 import os
 import time
+import weakref
 from typing import Callable, Dict, Iterator, Sequence, Union
 
 import torch
@@ -66,23 +67,28 @@ def saved_for_backward(groups: Dict[str, Union[nn.Module,
     """Bytes of the tensors autograd saves for backward while the block
     runs, by the group of the innermost listed module that was running
     (``'other'`` outside all of them): the activation memory of a training
-    step, device-independent, without allocator effects.
+    step without allocator effects. What is saved depends on the kernels
+    that run (e.g. fused attention saves less), hence on the device.
 
-    Each storage is counted once, at its full size, for the first group
-    that saves it (views share storage); the storages of ``params``'
-    parameters are left out (weights are not activations).
+    Counted when the block ends, over the saved tensors still alive (a
+    graph freed inside the block, such as a matching cost detached to the
+    host, counts nothing); each storage once, at its full size, for the
+    first group that saved it (views share storage); the storages of
+    ``params``' parameters and buffers are left out (not activations).
 
     Args:
         groups (dict): name -> a module or a list of modules; nested
             modules take precedence over the ones they sit in.
-        params (nn.Module): the model whose parameters to exclude.
+        params (nn.Module): the model whose parameters and buffers to
+            exclude.
 
     Yields:
-        dict[str, int]: bytes per group name (filled as the block runs).
+        dict[str, int]: bytes per group name, filled when the block ends.
     """
-    weights = {p.untyped_storage().data_ptr() for p in params.parameters()}
-    seen = set()
+    constant = {t.untyped_storage().data_ptr()
+                for t in (*params.parameters(), *params.buffers())}
     totals = dict.fromkeys([*groups, 'other'], 0)
+    saved = []  # (group, weak reference), in saving order
     running = ['other']
 
     def enter(name):
@@ -91,24 +97,32 @@ def saved_for_backward(groups: Dict[str, Union[nn.Module,
     def leave(*_):
         running.pop()  # returns None: output unchanged
 
-    handles = []
-    for name, modules in groups.items():
-        for module in ([modules] if isinstance(modules, nn.Module)
-                       else modules):
-            handles.append(module.register_forward_pre_hook(enter(name)))
-            handles.append(module.register_forward_hook(leave))
-
     def pack(t):
-        storage = t.untyped_storage()
-        ptr = storage.data_ptr()
-        if ptr not in weights and ptr not in seen and storage.nbytes():
-            seen.add(ptr)
-            totals[running[-1]] += storage.nbytes()
+        # detached: a node saving its own output would otherwise hold it in
+        # a C++ reference cycle and never free its graph (no double
+        # backward through the block)
+        t = t.detach()
+        saved.append((running[-1], weakref.ref(t)))
         return t
 
+    handles = []
     try:
+        for name, modules in groups.items():
+            for module in ([modules] if isinstance(modules, nn.Module)
+                           else modules):
+                handles.append(module.register_forward_pre_hook(enter(name)))
+                handles.append(module.register_forward_hook(leave))
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             yield totals
+        seen = set(constant)
+        for name, ref in saved:
+            t = ref()
+            if t is None:
+                continue
+            storage = t.untyped_storage()
+            if storage.data_ptr() not in seen:
+                seen.add(storage.data_ptr())
+                totals[name] += storage.nbytes()
     finally:
         for h in handles:
             h.remove()

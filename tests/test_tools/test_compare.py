@@ -277,6 +277,15 @@ def test_suite_variants_change_only_the_model():
             model = cfg.pop('model')
             rest = {k: v for k, v in cfg.items()
                     if k not in ('hmpe', 'hmpe_dino', 'global_enact_dino')}
+            # the decoder-depth variants start from the shared DINO cut to
+            # their depth (a SETUP file made from it)
+            if model['decoder']['num_layers'] != 3:
+                cut = f'_{model["decoder"]["num_layers"]}dec.pth'
+                assert rest['load_from'] == \
+                    'work_dirs/proxy_pretrain/epoch_8' + cut, config
+                assert any(out == rest['load_from']
+                           for _, out, _ in compare.SETUP), config
+                rest['load_from'] = 'work_dirs/proxy_pretrain/epoch_8.pth'
             base = base or rest
             assert rest == base, f'{config} changes more than the model'
             # the model can return as many boxes as the metric counts
@@ -309,3 +318,33 @@ def test_two_variants_end_to_end(synthetic_root, tmp_path):
     # everything finished: a second call only rebuilds the table
     again = run_tool(cmd, timeout=300)
     assert again.stdout.count('done earlier, reused') == 2
+
+
+def test_setup_trains_once_and_remakes_a_derived_file_when_stale(
+        tmp_path, monkeypatch):
+    """The shared DINO is trained once per data; a file derived from it (the
+    2-decoder-layer cut) is made when missing or older than its source."""
+    monkeypatch.setattr(compare, 'ROOT', str(tmp_path))
+    monkeypatch.setattr(compare, 'PROXY_DATA_META', 'meta.json')
+    (tmp_path / 'meta.json').write_text('{}')
+    monkeypatch.setattr(compare, 'SETUP', [
+        ('data', None, '{python} data'),
+        ('trained', 'w/epoch.pth', '{python} train --work-dir w'),
+        ('derived', 'w/cut.pth', '{python} cut w/epoch.pth w/cut.pth')])
+    calls = []
+
+    def tools(cmd, log_path):
+        calls.append(cmd[1])
+        if cmd[1] in ('train', 'cut'):
+            name = 'epoch.pth' if cmd[1] == 'train' else 'cut.pth'
+            (tmp_path / 'w' / name).write_text(cmd[1])
+
+    runner, _ = runner_for(tmp_path / 'out', tools)
+    runner.setup()
+    assert calls == ['data', 'train', 'cut']
+    calls.clear()
+    runner.setup()
+    assert calls == ['data']
+    os.utime(tmp_path / 'w' / 'cut.pth', (1, 1))  # older than its source
+    runner.setup()
+    assert calls == ['data', 'data', 'cut']

@@ -35,19 +35,25 @@ def test_timed_measures_the_call_and_sync_is_a_noop_on_cpu():
 def test_saved_for_backward_by_group_hand_counted():
     """Linear saves its input, ReLU its output (which the next Linear saves
     again: one storage, counted once, for the first saver); weights and
-    work outside any group are kept apart; hooks go away afterwards."""
+    work outside any group are kept apart; a graph freed inside the block
+    counts nothing; hooks go away afterwards."""
     net = nn.Sequential(nn.Linear(10, 20), nn.ReLU(), nn.Linear(20, 5))
     x = torch.randn(4, 10)
+    ref = torch.autograd.grad((net(x)**2).sum(), net[0].weight)[0]
     with saved_for_backward({'first': net[0], 'rest': [net[1], net[2]]},
                             net) as saved:
-        y = net(x)
-        (y * y).sum()  # mul saves y (4 x 5 floats) outside every group
+        loss = (net(x)**2).sum()  # pow saves net(x), outside every group
     assert saved == {'first': 4 * 10 * 4, 'rest': 4 * 20 * 4,
                      'other': 4 * 5 * 4}
-    # nested: the innermost running group wins; the outer gets the rest
+    # the saved tensors are kept detached: gradients unchanged
+    torch.testing.assert_close(
+        torch.autograd.grad(loss, net[0].weight)[0], ref)
+    # nested: the innermost running group wins; the outer gets the rest;
+    # exp saves its output, but that graph is gone when the block ends
     with saved_for_backward({'all': net, 'relu': net[1]}, net) as saved:
-        net(x)
+        torch.randn(1000, requires_grad=True).exp().sum()
+        out = net(x)
     assert saved == {'all': 4 * 10 * 4, 'relu': 4 * 20 * 4, 'other': 0}
-    assert not net[0]._forward_pre_hooks and not net[2]._forward_hooks
-    y = net(x)  # outputs unchanged by the hooks, and none left behind
-    assert y.shape == (4, 5)
+    assert not any(m._forward_pre_hooks or m._forward_hooks
+                   for m in net.modules())
+    torch.testing.assert_close(net(x), out)  # outputs unchanged

@@ -59,6 +59,8 @@ CASES = [
      [TINY_CFG, 'missing.png', '--checkpoint', 'x.pth'], 'missing.png'),
     ('tools/model_converters/strip_mlp2crossdino.py',
      ['missing.pth', 'out.pth'], 'missing.pth'),
+    ('tools/model_converters/detr_decoder_depth.py',
+     ['missing.pth', 'out.pth', '--num-layers', '2'], 'missing.pth'),
     ('tools/benchmarks/benchmark_cctm.py', ['--cross', 'missing_cfg.py'],
      'missing_cfg.py'),
     ('tools/benchmarks/benchmark_enact.py', ['--base', 'missing_cfg.py'],

@@ -19,8 +19,11 @@ interleaved. Per detector it reports
   measured just before the first step (model + batch already resident);
 - the memory breakdown: MiB of the tensors autograd saves for backward
   in one training forward, by part (backbone, neck, encoder attention,
-  encoder FFN and norms, decoder, head, other = losses and matching):
-  device-independent, each storage counted once, weights left out;
+  encoder FFN and norms, decoder, head, other = everything outside them:
+  positional encodings, query selection, losses), each storage counted
+  once for the first part that saves it (the neck's input is the
+  backbone's saved output, so the neck shows ~0), weights left out: free
+  of allocator effects, but it depends on the kernels the device runs;
 - median time of a training step and of inference per image;
 - for ENACT, the compression ratio of every encoder layer: key tokens before
   / clusters after (mean over the batch, from ``ENACTAttention.last_stats``).
@@ -233,11 +236,12 @@ def worker(args) -> dict:
             torch.cuda.reset_peak_memory_stats()
         train_step(model, optim, batch, args.device)
     res = dict(config=args.worker, device=args.device,
-               peak_rss_mib=peak_rss_mib(), rss_before_mib=rss_before,
-               saved_mib=saved_breakdown(model, batch))
+               peak_rss_mib=peak_rss_mib(), rss_before_mib=rss_before)
     res['peak_growth_mib'] = res['peak_rss_mib'] - rss_before
     if args.device.startswith('cuda'):
         res['cuda_peak_mib'] = torch.cuda.max_memory_allocated() / 2**20
+    # after the peaks: its extra forward runs beside the optimizer states
+    res['saved_mib'] = saved_breakdown(model, batch)
     if enact:
         infer(model, batch, args.device)  # eval-mode statistics
         valid = enact[0].last_stats['num_valid_keys'].float()
