@@ -24,7 +24,9 @@ def build(kind, num_layers):
     cfg = tiny_detector_cfg(kind)
     cfg.decoder.num_layers = num_layers
     torch.manual_seed(num_layers)
-    return MODELS.build(cfg)
+    model = MODELS.build(cfg)
+    model.init_weights()  # e.g. level_embed is torch.empty until then
+    return model
 
 
 @pytest.mark.parametrize('kind', ['dino', 'hmpe-dino'])
@@ -47,6 +49,26 @@ def test_cut_loads_strictly_and_keeps_the_encoder_branch(kind):
     assert torch.equal(deep.decoder.layers[1].ffn.layers[1].weight,
                        shallow.decoder.layers[1].ffn.layers[1].weight)
     assert not any(k.startswith('decoder.layers.2.') for k in cut)
+
+
+@pytest.mark.parametrize('kind', ['dino', 'hmpe-dino'])
+def test_cut_model_predicts_what_the_deep_one_does_at_that_layer(kind):
+    """The K-layer model is the deep model stopped after layer K: same
+    proposals (the encoder's branch selects them), same per-layer outputs
+    (eval mode, no denoising queries)."""
+    from tests.conftest import padded_det_batch
+    deep, shallow = build(kind, 3), build(kind, 2)
+    shallow.load_state_dict(depth.cut_decoder(deep.state_dict(), 2))
+    inputs, samples = padded_det_batch()
+    deep.eval(), shallow.eval()
+    batch = deep.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), False)
+    with torch.no_grad():
+        deep_cls, deep_box = deep(**batch, mode='tensor')
+        cls, box = shallow(**batch, mode='tensor')
+    assert cls.shape[0] == 2 and deep_cls.shape[0] == 3
+    torch.testing.assert_close(cls, deep_cls[:2])
+    torch.testing.assert_close(box, deep_box[:2])
 
 
 def test_bad_depths_and_layouts_are_named():
