@@ -283,8 +283,12 @@ def test_suite_variants_change_only_the_model():
                 cut = f'_{model["decoder"]["num_layers"]}dec.pth'
                 assert rest['load_from'] == \
                     'work_dirs/proxy_pretrain/epoch_8' + cut, config
-                assert any(out == rest['load_from']
-                           for _, out, _ in compare.SETUP), config
+                made = [cmd for _, out, cmd in compare.SETUP
+                        if out == rest['load_from']]
+                assert made and 'work_dirs/proxy_pretrain/epoch_8.pth ' in \
+                    made[0] and made[0].endswith(
+                        f'--num-layers {model["decoder"]["num_layers"]}'), \
+                    config
                 rest['load_from'] = 'work_dirs/proxy_pretrain/epoch_8.pth'
             base = base or rest
             assert rest == base, f'{config} changes more than the model'

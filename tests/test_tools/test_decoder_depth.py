@@ -26,6 +26,14 @@ def build(kind, num_layers):
     torch.manual_seed(num_layers)
     model = MODELS.build(cfg)
     model.init_weights()  # e.g. level_embed is torch.empty until then
+    # mmdet starts every prediction branch as a copy of one (and the last
+    # box layer at 0): make them differ, or a wrong mapping goes unseen
+    g = torch.Generator().manual_seed(100 + num_layers)
+    with torch.no_grad():
+        for p in model.bbox_head.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    cls = model.bbox_head.cls_branches
+    assert not torch.equal(cls[-1].weight, cls[-2].weight)
     return model
 
 

@@ -402,12 +402,14 @@ class Runner:
                 data = fingerprint(file_stamp(PROXY_DATA_META))
                 continue
             if '--work-dir' not in cmd:
-                # a file derived from the previous step's output: remade
-                # when missing or older than it
+                # a file derived from the previous (training) step's output:
+                # remade when missing or older than it
+                assert previous, f'SETUP: {what} has no step before it'
                 target, source = (osp.join(ROOT, f) for f in (output,
                                                               previous))
-                if not osp.isfile(target) or \
-                        osp.getmtime(target) < osp.getmtime(source):
+                if not osp.isfile(target) or (
+                        osp.isfile(source)
+                        and osp.getmtime(target) < osp.getmtime(source)):
                     self.log(f'setting up the {what} (log: {log_path})')
                     self.call(cmd, log_path)
                 continue

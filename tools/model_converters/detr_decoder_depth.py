@@ -67,7 +67,7 @@ def cut_decoder(state_dict: dict, num_layers: int, name: str = 'checkpoint'
     if branches != set(range(depth + 1)):
         raise ValueError(
             f'{name}: expected bbox_head branches 0..{depth} for {depth} '
-            f'decoder layers and the encoder (two-stage, unshared), found '
+            f'decoder layers and the encoder (a two-stage head), found '
             f'{sorted(branches) or "none"}')
     if not 0 < num_layers < depth:
         raise ValueError(f'{name}: --num-layers must be in [1, {depth - 1}]'
@@ -101,7 +101,10 @@ def main(argv=None):
     if osp.dirname(args.dst):
         os.makedirs(osp.dirname(args.dst), exist_ok=True)
     meta = dict(ckpt.get('meta', {}), decoder_layers_from=args.src)
-    torch.save(dict(state_dict=cut, meta=meta), args.dst)
+    # written whole or not at all: an interrupted save must not leave a
+    # truncated file that looks newer than its source
+    torch.save(dict(state_dict=cut, meta=meta), args.dst + '.tmp')
+    os.replace(args.dst + '.tmp', args.dst)
     print(f'{args.src}: {len(state_dict)} -> {len(cut)} tensors, '
           f'{args.num_layers} decoder layers -> {args.dst}')
     return cut
