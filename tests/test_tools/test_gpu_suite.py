@@ -77,6 +77,7 @@ def test_vicrop_and_syncs_sections(report):
     assert len(enact) == 3  # fair base, ENACT, ENACT with max_clusters=1.0
     for row in enact.values():
         assert row['step_s'] > 0 and row['decoder_queries'] == 20
+        assert 0 < row['saved_attn_mib'] < row['saved_total_mib']
     syncs = sec['syncs']['result']
     assert set(suite.MODELS) | {
         'ENACT-DETR-R50', 'ENACT-DETR-R50 max_clusters=1.0', 'method'

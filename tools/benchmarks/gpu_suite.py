@@ -371,11 +371,14 @@ def section_models(device, size):
 
 
 def _train_only(path, size, device, options=None, num_gts=None,
-                batch=None, fair=False):
+                batch=None, fair=False, breakdown=False):
     """Median step time and peak memory of ``path``'s detector (decoder
     query count too, for DETRs with ``forward_decoder``); ``fair``: encoder
-    attention without materialised weights (ENACT's baseline)."""
-    from benchmark_enact import drop_attention_weights
+    attention without materialised weights (ENACT's baseline);
+    ``breakdown``: also the MiB saved for backward by each part of a DETR
+    (``benchmark_enact.saved_breakdown``: which attention kernel ran shows
+    in what the encoder attention keeps)."""
+    from benchmark_enact import drop_attention_weights, saved_breakdown
     model = build(path, size, device, options)
     if fair:
         drop_attention_weights(model)
@@ -383,9 +386,14 @@ def _train_only(path, size, device, options=None, num_gts=None,
     seen = record_decoder_queries(model) if hasattr(
         model, 'forward_decoder') else {}
     t, mib = measure_training(model, data, device, size)
+    row = dict(decoder_queries=seen.get('queries'), step_s=t, peak_mib=mib)
+    if breakdown:  # after the peak: its forward runs beside the optimizer
+        saved = saved_breakdown(model, data)
+        row['saved_attn_mib'] = saved['encoder attention']
+        row['saved_total_mib'] = sum(saved.values())
     del model, data
     free(device)
-    return dict(decoder_queries=seen.get('queries'), step_s=t, peak_mib=mib)
+    return row
 
 
 def section_dense(device, size):
@@ -424,7 +432,7 @@ def section_enact(device, size):
             ('ENACT-DETR-R50', ENACT_DETR, False, None),
             ('ENACT-DETR-R50 max_clusters=1.0', ENACT_DETR, False, static)):
         attempt(res, name, lambda: _train_only(path, size, device, opts,
-                                               fair=fair))
+                                               fair=fair, breakdown=True))
     base, *enact = res.values()
     for row in enact:
         _relative(row, base)
