@@ -114,6 +114,19 @@ def format_cfg_options(opts):
     return [f'{k}={v}' for k, v in opts.items()]
 
 
+def load_tool(path):
+    """The repository's script ``path`` (relative to the root, e.g.
+    ``'tools/benchmarks/compare.py'``) imported as a module, for testing its
+    functions in-process; named ``crossdino_tool_<stem>``."""
+    import importlib.util
+    stem = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(
+        f'crossdino_tool_{stem}', osp.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_tool(args, timeout=600, env=None, check=True):
     """Run a command-line tool of the repo in a fresh interpreter."""
     full_env = dict(os.environ)

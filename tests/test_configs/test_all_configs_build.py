@@ -15,6 +15,7 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
 import crossdino  # noqa: F401
+from tests.conftest import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
@@ -94,12 +95,7 @@ def test_ablation_children_change_one_thing(child, key, value):
 
 
 def _ablate():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'ablate', osp.join(ROOT, 'tools', 'ablate.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool('tools/ablate.py')
 
 
 def test_ablate_families_cover_every_ablation_config():

@@ -1,5 +1,4 @@
 """Tests for :mod:`crossdino.datasets.converters.coco_check` and its CLI."""
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from crossdino.datasets.converters.coco_check import (ISSUE_KINDS,
                                                       check_coco_file,
                                                       format_coco_report,
                                                       validate_coco)
-from tests.conftest import run_tool
+from tests.conftest import load_tool, run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -195,7 +194,7 @@ def test_decode_reports_bad_images(tmp_path):
 def test_decode_cli_exit_status(tmp_path, capsys):
     ann = tmp_path / 'ann.json'
     ann.write_text(json.dumps(write_bad_images(tmp_path)))
-    cli = load_tool('check_coco')
+    cli = converter('check_coco')
     assert cli.main([str(ann), '--img-dir', str(tmp_path)]) == 0
     capsys.readouterr()
     assert cli.main([str(ann), '--img-dir', str(tmp_path), '--decode']) == 1
@@ -217,12 +216,8 @@ def test_invalid_inputs(tmp_path):
         validate_coco([])
 
 
-def load_tool(name):
-    path = ROOT / 'tools' / 'dataset_converters' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(f'_tool_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def converter(name):
+    return load_tool(f'tools/dataset_converters/{name}.py')
 
 
 def test_cli(tmp_path, capsys):
@@ -236,7 +231,7 @@ def test_cli(tmp_path, capsys):
     assert 'in.json: categories[2]: id 2 repeated' in proc.stdout
     assert validate_coco(json.loads(out.read_text()))[1]['num_issues'] == 0
 
-    cli = load_tool('check_coco')
+    cli = converter('check_coco')
     assert cli.main([str(src)]) == 1  # problems, not fixed
     assert cli.main([str(out)]) == 0  # clean
     capsys.readouterr()

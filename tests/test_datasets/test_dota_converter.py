@@ -1,5 +1,4 @@
 """Tests for :mod:`crossdino.datasets.converters.dota` and ``dota2coco.py``."""
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -12,7 +11,7 @@ from crossdino.datasets.converters.dota import (DOTA_V15_CLASSES,
                                                 convert_dota_split,
                                                 format_dota_summary,
                                                 parse_dota_txt)
-from tests.conftest import PYTHON, run_tool
+from tests.conftest import PYTHON, load_tool, run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -197,10 +196,7 @@ def test_cli_converts_and_splits(tmp_path):
 
 
 def test_cli_error_names_file_and_line(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'dota2coco', ROOT / 'tools/dataset_converters/dota2coco.py')
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_tool('tools/dataset_converters/dota2coco.py')
     bad = tmp_path / 'BAD'
     make_split(bad / 'val', {'P1': (10, 10)}, {'P1': '1 2 3\n'})
     with pytest.raises(SystemExit) as err:

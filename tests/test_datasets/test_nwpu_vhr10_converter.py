@@ -1,5 +1,4 @@
 """Tests for :mod:`crossdino.datasets.converters.nwpu_vhr10` and its CLI."""
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from PIL import Image
 from crossdino.datasets.converters.nwpu_vhr10 import (
     NWPU_VHR10_CLASSES, build_nwpu_vhr10_coco, convert_nwpu_vhr10,
     format_nwpu_summary, parse_nwpu_txt, split_coco)
-from tests.conftest import run_tool
+from tests.conftest import load_tool, run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -189,12 +188,8 @@ def test_split_rejects_bad_ratios(ratios, match):
         split_coco(fake_coco(3, 0), ratios)
 
 
-def load_tool(name):
-    path = ROOT / 'tools' / 'dataset_converters' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(f'_tool_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def converter(name):
+    return load_tool(f'tools/dataset_converters/{name}.py')
 
 
 def test_cli(tmp_path, capsys):
@@ -215,7 +210,7 @@ def test_cli(tmp_path, capsys):
     # 5 positives -> 3 + 2, 1 negative -> round(0.6) = 1 + 0
     assert len(train['images']) == 4 and len(test['images']) == 2
     assert len(train['annotations']) == 3
-    cli = load_tool('nwpu_vhr10_2coco')
+    cli = converter('nwpu_vhr10_2coco')
     (root / 'ground truth' / '002.txt').write_text('(1,1),(9,9)\n')
     with pytest.raises(SystemExit, match=r'002\.txt:1: .*--no-strict'):
         cli.main([str(root)])

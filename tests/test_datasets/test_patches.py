@@ -1,5 +1,4 @@
 """Tests for :mod:`crossdino.datasets.converters.patches`."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from PIL import Image
 from crossdino.datasets.converters.patches import (
     PATCH_PRESETS, assign_to_window, build_patch_coco, sliding_windows,
     split_coco_file, window_starts)
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -212,10 +212,7 @@ def test_split_patches_cli_in_process(tmp_path, capsys):
     coco, img_dir = make_full(tmp_path)
     full = tmp_path / 'full.json'
     full.write_text(json.dumps(coco))
-    spec = importlib.util.spec_from_file_location(
-        'split_patches', ROOT / 'tools/dataset_converters/split_patches.py')
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_tool('tools/dataset_converters/split_patches.py')
     out = tmp_path / 'p.json'
     assert cli.main([
         str(full), str(img_dir), '--out-json', str(out), '--out-img-dir',

@@ -1,6 +1,5 @@
 """Tests for :mod:`crossdino.datasets.converters.sodad` and ``sodad2coco.py``.
 """
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from crossdino.datasets.converters.sodad import (SODAD_CLASSES,
                                                  build_sodad_coco,
                                                  convert_sodad_split,
                                                  format_sodad_summary)
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -158,10 +158,7 @@ def test_unknown_category_and_missing_file(tmp_path):
 def test_cli_in_process_converts_and_splits(tmp_path, capsys):
     raw = raw_sodad(ANNS)
     write(tmp_path, raw)
-    spec = importlib.util.spec_from_file_location(
-        'sodad2coco', ROOT / 'tools/dataset_converters/sodad2coco.py')
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_tool('tools/dataset_converters/sodad2coco.py')
     assert cli.main([str(tmp_path), '--patch-size', '64',
                      '--stride', '48']) == 0
     text = capsys.readouterr().out

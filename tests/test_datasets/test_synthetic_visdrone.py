@@ -1,5 +1,4 @@
 """Tests for :mod:`crossdino.datasets.synthetic_visdrone` and its CLI."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from crossdino.datasets.converters.visdrone import (build_visdrone_coco,
                                                     parse_visdrone_txt)
 from crossdino.datasets.synthetic_visdrone import (
     generate_synthetic_visdrone, synthetic_params, synthetic_up_to_date)
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small but with enough objects for every class, "others" and truncation.
@@ -135,10 +135,7 @@ def test_invalid_params(kwargs, field):
 
 
 def test_cli(tmp_path, capsys):
-    path = ROOT / 'tools' / 'dataset_converters' / 'make_synthetic_visdrone.py'
-    spec = importlib.util.spec_from_file_location('_tool_make_synth', path)
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_tool('tools/dataset_converters/make_synthetic_visdrone.py')
 
     args = [str(tmp_path), '--train', '2', '--val', '1', '--img-size', '64',
             '64']

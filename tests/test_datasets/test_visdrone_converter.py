@@ -1,5 +1,4 @@
 """Tests for :mod:`crossdino.datasets.converters.visdrone` and its CLI."""
-import importlib.util
 import json
 import os.path as osp
 from pathlib import Path
@@ -11,6 +10,7 @@ from crossdino.datasets.converters.common import MAX_SKIPPED
 from crossdino.datasets.converters.visdrone import (
     VISDRONE_CLASSES, build_visdrone_coco, convert_visdrone_split,
     format_summary, parse_visdrone_txt)
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -258,16 +258,12 @@ def test_failed_conversion_keeps_previous_json(tmp_path):
     assert out.read_bytes() == before
 
 
-def load_tool(name):
-    path = ROOT / 'tools' / 'dataset_converters' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(f'_tool_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def converter(name):
+    return load_tool(f'tools/dataset_converters/{name}.py')
 
 
 def test_cli(tmp_path, capsys):
-    cli = load_tool('visdrone2coco')
+    cli = converter('visdrone2coco')
     make_split(tmp_path / 'VisDrone2019-DET-val', {'a': (50, 50)},
                {'a': '1,1,9,9,1,4,0,0\n'})
     out_dir = tmp_path / 'out'

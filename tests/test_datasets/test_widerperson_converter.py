@@ -1,5 +1,4 @@
 """Tests for :mod:`crossdino.datasets.converters.widerperson` and its CLI."""
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from PIL import Image
 from crossdino.datasets.converters.widerperson import (
     build_widerperson_coco, convert_widerperson_split,
     format_widerperson_summary, parse_widerperson_txt)
-from tests.conftest import run_tool
+from tests.conftest import load_tool, run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -233,12 +232,8 @@ def test_missing_layout(tmp_path, missing):
     assert 'Annotations/*.jpg.txt' in str(info.value)
 
 
-def load_tool(name):
-    path = ROOT / 'tools' / 'dataset_converters' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(f'_tool_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def converter(name):
+    return load_tool(f'tools/dataset_converters/{name}.py')
 
 
 def test_cli(tmp_path, capsys):
@@ -255,7 +250,7 @@ def test_cli(tmp_path, capsys):
     assert json.loads(out.read_text())['categories'] == [
         dict(id=1, name='person')
     ]
-    cli = load_tool('widerperson2coco')
+    cli = converter('widerperson2coco')
     (root / 'Annotations' / 'a.jpg.txt').write_text('2\n1 1 1 9 9\n')
     with pytest.raises(SystemExit, match=r'a\.jpg\.txt:1: count line.*'
                        r'--no-strict'):

@@ -4,7 +4,6 @@ The tools are imported from their files and driven through ``main(argv)`` in
 this process, on the tiny test config and hand-written logs.
 """
 import argparse
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -17,17 +16,13 @@ import torch.nn.functional as F
 
 from crossdino.utils import build_detector_offline
 from tests.conftest import (ROOT, TINY_CFG, data_root_options,
-                            format_cfg_options)
+                            format_cfg_options, load_tool)
 
 TOOLS = osp.join(ROOT, 'tools', 'analysis_tools')
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'analysis_tools_{name}', osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def analysis_tool(name):
+    return load_tool(f'tools/analysis_tools/{name}.py')
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -41,22 +36,22 @@ def one_torch_thread():
 
 @pytest.fixture(scope='module')
 def analyze_logs():
-    return load_tool('analyze_logs')
+    return analysis_tool('analyze_logs')
 
 
 @pytest.fixture(scope='module')
 def get_flops():
-    return load_tool('get_flops')
+    return analysis_tool('get_flops')
 
 
 @pytest.fixture(scope='module')
 def benchmark():
-    return load_tool('benchmark')
+    return analysis_tool('benchmark')
 
 
 @pytest.fixture(scope='module')
 def browse_dataset():
-    return load_tool('browse_dataset')
+    return analysis_tool('browse_dataset')
 
 
 # --------------------------------------------------------------------------
@@ -333,7 +328,7 @@ def test_benchmark_on_the_test_dataloader(benchmark, synthetic_root):
     'browse_dataset'
 ])
 def test_every_argument_has_a_help_text(name, monkeypatch):
-    tool = load_tool(name)
+    tool = analysis_tool(name)
     parsers = []
 
     def capture(parser, args=None, namespace=None):
@@ -351,7 +346,7 @@ def test_every_argument_has_a_help_text(name, monkeypatch):
 def test_vis_enact_applies_cfg_options(tmp_path, capsys, monkeypatch):
     import mmcv
     from crossdino.models.layers import ENACTAttention
-    vis_enact = load_tool('vis_enact')
+    vis_enact = analysis_tool('vis_enact')
     image = str(tmp_path / 'img.png')
     mmcv.imwrite(np.random.default_rng(0).integers(
         0, 255, (96, 128, 3), dtype=np.uint8), image)

@@ -1,17 +1,12 @@
 """tools/build_mmcv_lean.py prunes an mmcv source tree to chosen CUDA
 kernels: the kept ops' bindings stay whole, the others go, and the CPU side
 is untouched (a hand-made tree in mmcv's layout)."""
-import importlib.util
-import os.path as osp
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import load_tool
 
-_spec = importlib.util.spec_from_file_location(
-    'build_mmcv_lean', osp.join(ROOT, 'tools', 'build_mmcv_lean.py'))
-lean = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lean)
+lean = load_tool('tools/build_mmcv_lean.py')
 
 CUDABIND = '''#include "pytorch_cpp_helper.hpp"
 #include "pytorch_device_registry.hpp"

@@ -1,6 +1,5 @@
 """tools/benchmarks/compare.py: statistics against hand computations,
 schedule scaling, resume of interrupted runs, and a tiny end-to-end run."""
-import importlib.util
 import json
 import math
 import os
@@ -9,12 +8,9 @@ import os.path as osp
 import pytest
 
 from tests.conftest import (PYTHON, ROOT, TINY_CFG, data_root_options,
-                            format_cfg_options, run_tool)
+                            format_cfg_options, load_tool, run_tool)
 
-_spec = importlib.util.spec_from_file_location(
-    'compare', osp.join(ROOT, 'tools', 'benchmarks', 'compare.py'))
-compare = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(compare)
+compare = load_tool('tools/benchmarks/compare.py')
 
 
 def test_paired_interval_by_hand():

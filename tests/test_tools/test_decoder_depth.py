@@ -1,8 +1,6 @@
 """tools/model_converters/detr_decoder_depth.py: a trained two-stage DETR
 cut to fewer decoder layers loads strictly into the shallower model, with
 the encoder's proposal branch where that model reads it."""
-import importlib.util
-import os.path as osp
 
 import pytest
 import torch
@@ -10,14 +8,10 @@ from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 
 import crossdino  # noqa: F401
-from tests.conftest import PYTHON, ROOT, run_tool, tiny_detector_cfg
+from tests.conftest import PYTHON, load_tool, run_tool, tiny_detector_cfg
 
 register_all_modules()
-spec = importlib.util.spec_from_file_location(
-    'detr_decoder_depth',
-    osp.join(ROOT, 'tools', 'model_converters', 'detr_decoder_depth.py'))
-depth = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(depth)
+depth = load_tool('tools/model_converters/detr_decoder_depth.py')
 
 
 def build(kind, num_layers):

@@ -1,19 +1,14 @@
 """The GPU suite's own test: every section runs on the CPU with shrunk
 shapes (``--smoke``) and reports numbers (issue 18). The DDP section is
 covered by test_train_test.py's dist_train.sh tests and skipped here."""
-import importlib.util
 import json
 import math
-import os.path as osp
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import load_tool
 
-_spec = importlib.util.spec_from_file_location(
-    'gpu_suite', osp.join(ROOT, 'tools', 'benchmarks', 'gpu_suite.py'))
-suite = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(suite)
+suite = load_tool('tools/benchmarks/gpu_suite.py')
 
 
 @pytest.fixture(scope='module')

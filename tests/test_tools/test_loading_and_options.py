@@ -12,7 +12,6 @@
   ``--out`` pickle.
 """
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -30,18 +29,15 @@ from crossdino.utils.checkpoint import (StrictLoadRunner,
                                         strict_runner_class)
 from crossdino.utils.config import CfgOptionsError
 from tests.conftest import (DEMO_CFG, PYTHON, ROOT, TINY_CFG,
-                            data_root_options, format_cfg_options, run_tool)
+                            data_root_options, format_cfg_options, load_tool,
+                            run_tool)
 
 HMPE_CFG = osp.join(ROOT, 'configs', 'hmpe', 'dino_r18_synthetic_hmpe.py')
 
 
-def load_tool(name):
+def tool_module(name):
     """``tools/<name>.py`` as a module (its ``parse_args``)."""
-    spec = importlib.util.spec_from_file_location(
-        f'crossdino_tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'tools/{name}.py')
 
 
 def save_model(cfg_path, path, seed=0):
@@ -187,7 +183,7 @@ def test_train_tool_exits_on_a_typo(synthetic_root, tmp_path):
 
 @pytest.mark.parametrize('tool', ['train', 'test'])
 def test_help_documents_partial_load_and_new_keys(tool, capsys, tmp_path):
-    module = load_tool(tool)
+    module = tool_module(tool)
     with pytest.raises(SystemExit):
         module.parse_args(['--help'])
     text = ' '.join(capsys.readouterr().out.split())

@@ -1,15 +1,10 @@
 """tools/train.py --amp [--amp-dtype]: the optimizer wrapper it configures."""
-import importlib.util
-import os.path as osp
 
 import pytest
 
-from tests.conftest import ROOT, TINY_CFG
+from tests.conftest import TINY_CFG, load_tool
 
-_spec = importlib.util.spec_from_file_location(
-    'train_tool', osp.join(ROOT, 'tools', 'train.py'))
-train = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(train)
+train = load_tool('tools/train.py')
 
 
 def wrapper(*flags):

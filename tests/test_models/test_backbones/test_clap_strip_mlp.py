@@ -21,6 +21,7 @@ from crossdino.models.backbones import clap_strip_mlp as csm
 from crossdino.models.backbones import CLAPStripMLP, convert_strip_mlp_official
 from crossdino.models.layers import (CLAP_MODES, clap_apply, clap_merge, clap_partition,
                                      window_plan)
+from tests.conftest import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 SPEC = osp.join(
@@ -538,12 +539,7 @@ def test_pretrained_init_cfg_is_strict(tmp_path, monkeypatch):
 
 
 def test_converter_tool(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'strip_mlp2crossdino',
-        osp.join(ROOT, 'tools', 'model_converters', 'strip_mlp2crossdino.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/model_converters/strip_mlp2crossdino.py')
     embed_dims, depths, pretrain = TINY[0]
     official = random_official_state_dict(
         official_layout(embed_dims, depths, img_size=pretrain))

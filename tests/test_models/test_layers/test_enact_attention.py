@@ -18,8 +18,10 @@ import crossdino  # noqa: F401
 from crossdino.models.layers import (ENACTAttention, cluster_tokens,
                                      gaussian_kernel1d, self_information,
                                      sign_regions, smooth_and_sign)
+from tests.conftest import load_tool
 
 register_all_modules()
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 D, HEADS = 16, 4
@@ -614,12 +616,7 @@ def test_enact_dino_off_equals_dino_and_on_trains():
 def test_benchmark_fair_baseline_changes_no_output():
     """benchmark_enact.py's fair baseline runs the DETR encoder attention
     without materialising its weights: same outputs."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_enact',
-        osp.join(ROOT, 'tools', 'benchmarks', 'benchmark_enact.py'))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_tool('tools/benchmarks/benchmark_enact.py')
     torch.manual_seed(0)
     model = MODELS.build(tiny_cfg('configs/enact/detr_r50_visdrone.py'))
     model.init_weights()
@@ -641,12 +638,7 @@ def test_benchmark_memory_breakdown_sees_the_clustered_attention():
     """benchmark_enact.py's saved-for-backward breakdown: the same backbone
     bytes for DETR and ENACT-DETR (same input), less saved by the encoder's
     attention with clustered keys, every part accounted for."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_enact',
-        osp.join(ROOT, 'tools', 'benchmarks', 'benchmark_enact.py'))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_tool('tools/benchmarks/benchmark_enact.py')
     saved = {}
     for name, path in (('base', 'configs/enact/detr_r50_visdrone.py'),
                        ('enact', 'configs/enact/detr_r50_visdrone_enact.py')):
